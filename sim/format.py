@@ -1,0 +1,87 @@
+"""The output format, defined once (DESIGN §3, §4): imported by the writer, the loader and the tests.
+
+A scene directory holds ``scene.json``, ``metadata.json``, ``events.json`` and, per frame t, one file
+per pass named ``{pass}_{t:05d}.{ext}``. PNG passes are written with imageio; float passes are
+float32 TIFF (lossless, readable with ``imageio.v3.imread``); masks are 8-bit PNG (0 or 255).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT_VERSION = "1.0"
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """One per-frame pass: file extension, in-memory dtype, channels (0 = a plain (H, W) array)."""
+
+    name: str
+    ext: str
+    dtype: type
+    channels: int
+    description: str
+
+    def filename(self, frame: int) -> str:
+        return f"{self.name}_{frame:05d}.{self.ext}"
+
+    def shape(self, height: int, width: int) -> tuple[int, ...]:
+        return (height, width, self.channels) if self.channels else (height, width)
+
+
+PASSES: dict[str, PassSpec] = {p.name: p for p in (
+    PassSpec("rgba", "png", np.uint8, 4, "uint8 (H, W, 4), sRGB colour and alpha"),
+    PassSpec("segmentation", "png", np.uint16, 0,
+             "uint16 (H, W): 0 = background, k >= 1 = metadata.instances[k-1]"),
+    PassSpec("depth", "tiff", np.float32, 0,
+             "float32 (H, W), metres, Euclidean distance from the camera centre to the surface "
+             "seen through the pixel centre; +inf where no surface"),
+    PassSpec("normal", "tiff", np.float32, 3,
+             "float32 (H, W, 3), unit surface normal in world axes; 0 where no surface"),
+    PassSpec("object_coordinates", "tiff", np.float32, 3,
+             "float32 (H, W, 3), surface point in the object's own frame normalised to [0, 1] by "
+             "its bounding box; 0 where background"),
+    PassSpec("forward_flow", "tiff", np.float32, 2,
+             "float32 (H, W, 2), pixels (dx, dy): position in frame t+1 minus position in frame t "
+             "of the surface point seen at the pixel centre; NaN where invalid"),
+    PassSpec("backward_flow", "tiff", np.float32, 2,
+             "float32 (H, W, 2), pixels (dx, dy): position in frame t-1 minus position in frame t; "
+             "NaN where invalid"),
+    PassSpec("forward_flow_valid", "png", np.bool_, 0,
+             "bool (H, W): forward flow defined (a surface is seen and frame t+1 exists)"),
+    PassSpec("backward_flow_valid", "png", np.bool_, 0,
+             "bool (H, W): backward flow defined (a surface is seen and frame t-1 exists)"),
+    PassSpec("forward_occluded", "png", np.bool_, 0,
+             "bool (H, W): the point is hidden or out of view in frame t+1 (where flow is valid)"),
+    PassSpec("backward_occluded", "png", np.bool_, 0,
+             "bool (H, W): the point is hidden or out of view in frame t-1 (where flow is valid)"),
+)}
+
+RENDERED_PASSES = ("rgba", "segmentation", "depth", "normal", "object_coordinates")
+"""Passes produced by the renderer; the rest are computed by ``sim.annotate``."""
+
+CONVENTIONS = {
+    "world": "right-handed, metres, +Z up",
+    "time": "frame t shows the state at t / frame_rate seconds; physics at step_rate steps/s",
+    "pixel_coordinates": "(x, y) = (column, row), origin at the top-left image corner; pixel (i, j) "
+                         "covers [i, i+1) x [j, j+1), its centre is (i + 0.5, j + 0.5)",
+    "camera_intrinsics": "K 3x3 in pixels, OpenCV: x right, y down, camera looks along +z",
+    "camera_extrinsics": "world_to_camera 4x4 per frame in OpenCV camera axes; also camera "
+                         "position (m) and quaternion (w, x, y, z, camera-to-world) per frame",
+    "quaternions": "(w, x, y, z), unit, object-to-world rotation",
+    "object_poses": "per instance per frame: position (m), quaternion, object_to_world 4x4, "
+                    "linear velocity (m/s), angular velocity (rad/s, world axes)",
+    "segmentation": "0 = background; k >= 1 = instances[k-1]; order = the scene's object order "
+                    "with background objects left out",
+    "flow": "(dx, dy) pixels; forward = pos(t+1) - pos(t), backward = pos(t-1) - pos(t); invalid "
+            "where undefined (NaN, and the *_flow_valid mask is false), never silently zero",
+    "bbox_2d": "per instance per frame [xmin, ymin, xmax, ymax] pixels covering the visible mask "
+               "(pixel edges: a one-pixel mask at (i, j) gives [i, j, i+1, j+1]), or null",
+    "bbox_3d": "per instance per frame, 8 world-space corners (m) of the oriented bounding box",
+    "visibility": "per instance per frame, visible pixel count",
+    "collisions": "events.json: per (frame, instance a, instance b), 0 = background; contact "
+                  "position (m), normal (unit, from b toward a), peak normal force (N)",
+}

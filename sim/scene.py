@@ -1,0 +1,360 @@
+"""The scene: plain, validated, JSON-serialisable data (DESIGN §1). Knows nothing of Blender or PyBullet.
+
+Conventions (DESIGN §3): right-handed world, metres, +Z up; quaternions are (w, x, y, z), unit,
+object-to-world; colours are linear RGB in [0, 1]; times in frames at ``frame_rate`` (frames/s).
+
+Every value is checked when the object is built: a bad value raises ``SceneValidationError`` whose
+message names the field, the value and the allowed range. ``Scene.from_json(s.to_json()) == s``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sim.errors import SceneValidationError
+
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
+
+PRIMITIVES = ("cube", "sphere", "cylinder")
+"""Primitive shapes; each spans [-1, 1]^3 in its own frame before ``scale`` (a cube of edge 2,
+a sphere of radius 1, a cylinder of radius 1 and height 2 along its local z)."""
+
+LIGHT_KINDS = ("sun", "point", "area")
+BACKGROUND_KINDS = ("color",)
+MAX_RESOLUTION = 8192
+MAX_FRAMES = 100_000
+
+
+def _fail(field_name: str, value: Any, allowed: str) -> typing.NoReturn:
+    raise SceneValidationError(f"{field_name}: got {value!r}, expected {allowed}")
+
+
+def _check_vec(name: str, value: Any, n: int) -> tuple[float, ...]:
+    if (not isinstance(value, (tuple, list)) or len(value) != n
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        _fail(name, value, f"{n} numbers")
+    out = tuple(float(v) for v in value)
+    if not all(math.isfinite(v) for v in out):
+        _fail(name, value, "finite numbers")
+    return out
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False,
+                 lo_open: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        _fail(name, value, "an integer" if integer else "a number")
+    ok_lo = value > lo if lo_open else value >= lo
+    if not (ok_lo and value <= hi and math.isfinite(value)):
+        bracket = "(" if lo_open else "["
+        _fail(name, value, f"a value in {bracket}{lo}, {hi}]")
+
+
+def _check_color(name: str, value: Any) -> Vec3:
+    color = _check_vec(name, value, 3)
+    if not all(0.0 <= c <= 1.0 for c in color):
+        _fail(name, value, "linear RGB components in [0, 1]")
+    return color  # type: ignore[return-value]
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class Material:
+    """Principled surface. ``color`` linear RGB in [0, 1]; ``roughness``, ``metallic`` in [0, 1]."""
+
+    color: Vec3 = (0.5, 0.5, 0.5)
+    roughness: float = 0.5
+    metallic: float = 0.0
+
+    def __post_init__(self) -> None:
+        _set(self, "color", _check_color("color", self.color))
+        _check_range("roughness", self.roughness, 0.0, 1.0)
+        _check_range("metallic", self.metallic, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One rigid object.
+
+    ``asset``: ``"primitive:cube" | "primitive:sphere" | "primitive:cylinder"``.
+    ``scale``: per-axis factor on the canonical shape (see ``PRIMITIVES``), so a cube of scale
+    (s, s, s) has edge 2s metres; spheres need equal factors, cylinders equal x and y.
+    ``position`` (m) and ``quaternion`` (w, x, y, z) give the initial object-to-world pose;
+    ``velocity`` (m/s) and ``angular_velocity`` (rad/s, world axes) the initial motion.
+    ``mass`` in kg, or None for ``density`` (kg/m³) × volume. ``static`` objects never move.
+    ``background`` objects get segmentation id 0 and are not instances.
+    ``spawn_region``: optional ((xmin, ymin, zmin), (xmax, ymax, zmax)) in metres; if given, the
+    simulator moves the object to a random position inside it (seeded by the scene seed) where it
+    overlaps nothing, and ``position`` is ignored.
+    """
+
+    name: str
+    asset: str = "primitive:cube"
+    scale: Vec3 = (1.0, 1.0, 1.0)
+    position: Vec3 = (0.0, 0.0, 0.0)
+    quaternion: Quat = (1.0, 0.0, 0.0, 0.0)
+    velocity: Vec3 = (0.0, 0.0, 0.0)
+    angular_velocity: Vec3 = (0.0, 0.0, 0.0)
+    material: Material = field(default_factory=Material)
+    mass: float | None = None
+    density: float = 1000.0
+    friction: float = 0.5
+    restitution: float = 0.5
+    static: bool = False
+    background: bool = False
+    spawn_region: tuple[Vec3, Vec3] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            _fail("name", self.name, "a non-empty string")
+        source, _, shape = self.asset.partition(":") if isinstance(self.asset, str) else ("", "", "")
+        if source != "primitive" or shape not in PRIMITIVES:
+            _fail("asset", self.asset, "one of " + ", ".join(f"primitive:{p}" for p in PRIMITIVES))
+        scale = _check_vec("scale", self.scale, 3)
+        if not all(s > 0 for s in scale):
+            _fail("scale", self.scale, "positive factors")
+        if shape == "sphere" and not (scale[0] == scale[1] == scale[2]):
+            _fail("scale", self.scale, "three equal factors for a sphere")
+        if shape == "cylinder" and scale[0] != scale[1]:
+            _fail("scale", self.scale, "equal x and y factors for a cylinder")
+        _set(self, "scale", scale)
+        _set(self, "position", _check_vec("position", self.position, 3))
+        q = _check_vec("quaternion", self.quaternion, 4)
+        norm = math.sqrt(sum(c * c for c in q))
+        if abs(norm - 1.0) > 1e-6:
+            _fail("quaternion", self.quaternion, "a unit quaternion (w, x, y, z)")
+        _set(self, "quaternion", q)
+        _set(self, "velocity", _check_vec("velocity", self.velocity, 3))
+        _set(self, "angular_velocity", _check_vec("angular_velocity", self.angular_velocity, 3))
+        if not isinstance(self.material, Material):
+            _fail("material", self.material, "a Material")
+        if self.mass is not None:
+            _check_range("mass", self.mass, 0.0, 1e6, lo_open=True)
+        _check_range("density", self.density, 0.0, 1e5, lo_open=True)
+        _check_range("friction", self.friction, 0.0, 10.0)
+        _check_range("restitution", self.restitution, 0.0, 1.0)
+        for flag in ("static", "background"):
+            if not isinstance(getattr(self, flag), bool):
+                _fail(flag, getattr(self, flag), "true or false")
+        if self.spawn_region is not None:
+            if not isinstance(self.spawn_region, (tuple, list)) or len(self.spawn_region) != 2:
+                _fail("spawn_region", self.spawn_region, "a pair (min corner, max corner)")
+            lo = _check_vec("spawn_region[0]", self.spawn_region[0], 3)
+            hi = _check_vec("spawn_region[1]", self.spawn_region[1], 3)
+            if not all(a <= b for a, b in zip(lo, hi, strict=True)):
+                _fail("spawn_region", self.spawn_region, "min corner <= max corner on every axis")
+            _set(self, "spawn_region", (lo, hi))
+
+    @property
+    def shape(self) -> str:
+        """The primitive shape name (``cube``, ``sphere`` or ``cylinder``)."""
+        return self.asset.partition(":")[2]
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera looking from ``positions`` at ``look_at`` with +Z as up.
+
+    ``positions`` and ``look_at`` (m) hold one entry (fixed) or one per frame (a path).
+    Intrinsics: ``focal_length_mm`` over ``sensor_width_mm`` across the image width; square pixels
+    and the principal point at the image centre (see ``sim.transforms.intrinsics``).
+    """
+
+    focal_length_mm: float = 35.0
+    sensor_width_mm: float = 32.0
+    positions: tuple[Vec3, ...] = ((7.5, -7.5, 5.5),)
+    look_at: tuple[Vec3, ...] = ((0.0, 0.0, 0.0),)
+
+    def __post_init__(self) -> None:
+        _check_range("focal_length_mm", self.focal_length_mm, 0.0, 10000.0, lo_open=True)
+        _check_range("sensor_width_mm", self.sensor_width_mm, 0.0, 1000.0, lo_open=True)
+        for name in ("positions", "look_at"):
+            seq = getattr(self, name)
+            if not isinstance(seq, (tuple, list)) or len(seq) == 0:
+                _fail(name, seq, "a non-empty list of 3-vectors")
+            _set(self, name, tuple(_check_vec(f"{name}[{i}]", v, 3) for i, v in enumerate(seq)))
+        for i in range(max(len(self.positions), len(self.look_at))):
+            p = self.positions[min(i, len(self.positions) - 1)]
+            t = self.look_at[min(i, len(self.look_at) - 1)]
+            if math.dist(p, t) < 1e-9:
+                _fail(f"look_at[{i}]", t, "a point different from the camera position")
+
+    def position_at(self, frame: int) -> Vec3:
+        return self.positions[frame if len(self.positions) > 1 else 0]
+
+    def look_at_at(self, frame: int) -> Vec3:
+        return self.look_at[frame if len(self.look_at) > 1 else 0]
+
+
+@dataclass(frozen=True)
+class Light:
+    """A light. ``kind``: ``sun`` (``intensity`` = irradiance in W/m², direction from ``position``
+    toward ``look_at``), ``point`` (``intensity`` = power in W at ``position``) or ``area``
+    (power in W, a square of side ``size`` m at ``position`` facing ``look_at``)."""
+
+    kind: Literal["sun", "point", "area"] = "sun"
+    position: Vec3 = (0.0, 0.0, 10.0)
+    look_at: Vec3 = (0.0, 0.0, 0.0)
+    intensity: float = 3.0
+    color: Vec3 = (1.0, 1.0, 1.0)
+    size: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in LIGHT_KINDS:
+            _fail("kind", self.kind, "one of " + ", ".join(LIGHT_KINDS))
+        _set(self, "position", _check_vec("position", self.position, 3))
+        _set(self, "look_at", _check_vec("look_at", self.look_at, 3))
+        if math.dist(self.position, self.look_at) < 1e-9:
+            _fail("look_at", self.look_at, "a point different from the light position")
+        _check_range("intensity", self.intensity, 0.0, 1e7)
+        _set(self, "color", _check_color("color", self.color))
+        _check_range("size", self.size, 0.0, 1000.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class Background:
+    """What the camera sees where no object is, and the ambient light it casts.
+    ``kind``: ``color`` (uniform ``color``, linear RGB, emission ``strength``)."""
+
+    kind: Literal["color"] = "color"
+    color: Vec3 = (0.05, 0.05, 0.05)
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKGROUND_KINDS:
+            _fail("kind", self.kind, "one of " + ", ".join(BACKGROUND_KINDS))
+        _set(self, "color", _check_color("color", self.color))
+        _check_range("strength", self.strength, 0.0, 1e4)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A whole scene. ``resolution`` = (width, height) in pixels; ``frames`` rendered frames
+    0…frames−1 at ``frame_rate`` frames/s; physics steps at ``step_rate`` steps/s, a multiple of
+    ``frame_rate``; ``gravity`` in m/s²; ``seed`` drives every random choice the simulator makes
+    (spawn placement). Frame t shows the state at time t / frame_rate s (frame 0 = initial state).
+    """
+
+    objects: tuple[SceneObject, ...] = ()
+    camera: Camera = field(default_factory=Camera)
+    lights: tuple[Light, ...] = (Light(),)
+    background: Background = field(default_factory=Background)
+    resolution: tuple[int, int] = (256, 256)
+    frames: int = 24
+    frame_rate: int = 12
+    step_rate: int = 240
+    gravity: Vec3 = (0.0, 0.0, -9.81)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, cls in (("objects", SceneObject), ("lights", Light)):
+            seq = getattr(self, name)
+            if not isinstance(seq, (tuple, list)) or not all(isinstance(o, cls) for o in seq):
+                _fail(name, seq, f"a list of {cls.__name__}")
+            _set(self, name, tuple(seq))
+        names = [o.name for o in self.objects]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            _fail("objects", dupes, "unique object names")
+        if not isinstance(self.camera, Camera):
+            _fail("camera", self.camera, "a Camera")
+        if not isinstance(self.background, Background):
+            _fail("background", self.background, "a Background")
+        if not isinstance(self.resolution, (tuple, list)) or len(self.resolution) != 2:
+            _fail("resolution", self.resolution, "(width, height)")
+        for axis, v in zip(("width", "height"), self.resolution, strict=True):
+            _check_range(f"resolution {axis}", v, 1, MAX_RESOLUTION, integer=True)
+        _set(self, "resolution", tuple(self.resolution))
+        _check_range("frames", self.frames, 1, MAX_FRAMES, integer=True)
+        _check_range("frame_rate", self.frame_rate, 1, 1000, integer=True)
+        _check_range("step_rate", self.step_rate, 1, 100_000, integer=True)
+        if self.step_rate % self.frame_rate:
+            _fail("step_rate", self.step_rate, f"a multiple of frame_rate ({self.frame_rate})")
+        _set(self, "gravity", _check_vec("gravity", self.gravity, 3))
+        _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        for name in ("positions", "look_at"):
+            n = len(getattr(self.camera, name))
+            if n not in (1, self.frames):
+                _fail(f"camera.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")
+
+    @property
+    def instances(self) -> tuple[SceneObject, ...]:
+        """Non-background objects in scene order; segmentation id k ≥ 1 is ``instances[k-1]``."""
+        return tuple(o for o in self.objects if not o.background)
+
+    @property
+    def steps_per_frame(self) -> int:
+        return self.step_rate // self.frame_rate
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Scene:
+        return _from_plain(cls, data, "scene")
+
+    @classmethod
+    def from_json(cls, text: str) -> Scene:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SceneValidationError(f"scene file is not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _from_plain(tp: Any, data: Any, path: str) -> Any:
+    """Builds a value of type ``tp`` from JSON data; errors are prefixed with the field ``path``."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise SceneValidationError(f"{path}: got {data!r}, expected an object")
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SceneValidationError(
+                f"{path}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+        kwargs = {k: _from_plain(hints[k], v, f"{path}.{k}") for k, v in data.items()}
+        try:
+            return tp(**kwargs)
+        except SceneValidationError as e:
+            raise SceneValidationError(f"{path}.{e}") from None
+        except TypeError as e:  # a required field is missing
+            raise SceneValidationError(f"{path}: {e}") from None
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        return _from_plain(next(a for a in args if a is not type(None)), data, path)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(data, list):
+            return data  # the constructor reports the bad value with its field name
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_plain(args[0], v, f"{path}[{i}]") for i, v in enumerate(data))
+        if len(args) == len(data):
+            return tuple(_from_plain(a, v, f"{path}[{i}]")
+                         for i, (a, v) in enumerate(zip(args, data, strict=True)))
+        return tuple(data)
+    return data

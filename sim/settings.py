@@ -1,0 +1,48 @@
+"""Render settings: how to render a scene, separate from what the scene is."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sim.errors import SceneValidationError
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Cycles settings for the RGB image; ground truth is always rendered exactly (1 sample at
+    pixel centres) whatever these are.
+
+    samples: samples per pixel (1–65536). denoise: OpenImageDenoise on the RGB image.
+    adaptive_threshold: Cycles' adaptive-sampling noise threshold, 0 = off (fixed samples).
+    max_bounces: total light bounces (0–128). threads: Cycles CPU threads, 0 = all cores.
+    rgb: render the RGB image at all (False = ground truth only).
+    """
+
+    samples: int = 64
+    denoise: bool = True
+    adaptive_threshold: float = 0.0
+    max_bounces: int = 4
+    threads: int = 0
+    rgb: bool = True
+
+    def __post_init__(self) -> None:
+        checks = (("samples", 1, 65536, int), ("max_bounces", 0, 128, int), ("threads", 0, 1024, int),
+                  ("adaptive_threshold", 0.0, 1.0, (int, float)))
+        for name, lo, hi, kind in checks:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, kind) or not lo <= v <= hi:
+                raise SceneValidationError(f"{name}: got {v!r}, expected a value in [{lo}, {hi}]")
+        for name in ("denoise", "rgb"):
+            if not isinstance(getattr(self, name), bool):
+                raise SceneValidationError(f"{name}: got {getattr(self, name)!r}, expected true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RenderSettings:
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise SceneValidationError(f"render settings: unknown field {unknown[0]!r}")
+        return cls(**data)
