@@ -31,3 +31,7 @@ class RenderError(SceneSimError):
 
 class OutputError(SceneSimError):
     """A scene directory is missing, incomplete or of an unsupported format version."""
+
+
+class SimulationError(SceneSimError):
+    """PyBullet failed, or the simulation blew up (non-finite state)."""

@@ -146,6 +146,9 @@ class SceneObject:
         for flag in ("static", "background"):
             if not isinstance(getattr(self, flag), bool):
                 _fail(flag, getattr(self, flag), "true or false")
+        for motion in ("velocity", "angular_velocity"):
+            if self.static and any(getattr(self, motion)):
+                _fail(motion, getattr(self, motion), "(0, 0, 0) for a static object, or static false")
         if self.spawn_region is not None:
             if not isinstance(self.spawn_region, (tuple, list)) or len(self.spawn_region) != 2:
                 _fail("spawn_region", self.spawn_region, "a pair (min corner, max corner)")

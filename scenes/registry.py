@@ -1,0 +1,136 @@
+"""Recipe registry: a recipe is ``build(rng, **params) -> Scene``, registered by name, or a user
+function loaded from ``path/to/file.py:function``.
+
+Parameters are declared with ``Param`` so they can be listed (``scenesim recipes``) and validated
+before any work starts: an unknown name or a value out of range is one clear ``RecipeError`` line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.errors import RecipeError, SceneSimError
+from sim.scene import Scene
+
+BuildFn = Callable[..., Scene]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A recipe parameter: default value, inclusive numeric range (ints and floats), help text."""
+
+    name: str
+    default: Any
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+
+    def check(self, recipe: str, value: Any) -> Any:
+        kind = type(self.default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            raise RecipeError(f"recipe {recipe}: parameter {self.name}={value!r} must be a {kind.__name__}")
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise RecipeError(f"recipe {recipe}: parameter {self.name}={value!r} is outside "
+                              f"[{self.lo}, {self.hi}]")
+        return value
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    build: BuildFn
+    params: tuple[Param, ...] = ()
+
+    def resolve_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``params``, each checked; unknown names are refused."""
+        known = {p.name: p for p in self.params}
+        if not known and params:  # a user recipe without declared params: check the signature
+            sig = inspect.signature(self.build)
+            accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+            unknown = [k for k in params if k not in sig.parameters or k == "rng"]
+            if unknown and not accepts_any:
+                raise RecipeError(f"recipe {self.name}: unknown parameter {unknown[0]!r}")
+            return dict(params)
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise RecipeError(f"recipe {self.name}: unknown parameter {unknown[0]!r}; "
+                              f"known: {', '.join(known) or 'none'}")
+        out = {p.name: p.default for p in self.params}
+        out.update({k: known[k].check(self.name, v) for k, v in params.items()})
+        return out
+
+    def __call__(self, seed: int, params: Mapping[str, Any] | None = None) -> Scene:
+        """Builds the scene for ``seed`` (rng = numpy default_rng(seed)); the scene's seed is set."""
+        resolved = self.resolve_params(params or {})
+        try:
+            scene = self.build(np.random.default_rng(seed), **resolved)
+        except SceneSimError:
+            raise
+        except Exception as e:  # a user recipe's own bug: name it, keep it one line
+            raise RecipeError(f"recipe {self.name} failed: {type(e).__name__}: {e}") from e
+        if not isinstance(scene, Scene):
+            raise RecipeError(f"recipe {self.name} returned {type(scene).__name__}, expected a Scene")
+        return scene
+
+
+_RECIPES: dict[str, Recipe] = {}
+
+
+def register(name: str, description: str, params: tuple[Param, ...] = ()) -> Callable[[BuildFn], BuildFn]:
+    """Decorator registering ``build(rng, **params) -> Scene`` under ``name``."""
+    def deco(fn: BuildFn) -> BuildFn:
+        _RECIPES[name] = Recipe(name, description, fn, params)
+        return fn
+    return deco
+
+
+def recipes() -> dict[str, Recipe]:
+    """All registered recipes by name (built-ins are imported on first use)."""
+    import scenes.builtin  # noqa: F401  (registers the built-in recipes)
+
+    return dict(sorted(_RECIPES.items()))
+
+
+def get_recipe(spec: str) -> Recipe:
+    """A registered name (``movi-a``) or ``path/to/file.py:function``."""
+    if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
+        return _load_file_recipe(spec)
+    found = recipes().get(spec)
+    if found is None:
+        raise RecipeError(f"recipe: unknown recipe {spec!r}; known: {', '.join(recipes())} "
+                          "(or path/to/file.py:function)")
+    return found
+
+
+def _load_file_recipe(spec: str) -> Recipe:
+    path_text, func = spec.rsplit(":", 1)
+    path = Path(path_text)
+    if not path.is_file():
+        raise RecipeError(f"recipe: file {path} does not exist")
+    mod_name = f"scenesim_user_recipe_{abs(hash(str(path.resolve())))}"
+    module = sys.modules.get(mod_name)
+    if module is None:
+        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+        assert loader_spec is not None and loader_spec.loader is not None
+        module = importlib.util.module_from_spec(loader_spec)
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as e:
+            raise RecipeError(f"recipe: cannot load {path}: {type(e).__name__}: {e}") from e
+        sys.modules[mod_name] = module
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        raise RecipeError(f"recipe: {path} has no function {func!r}")
+    declared = next((r for r in _RECIPES.values() if r.build is fn), None)
+    return declared or Recipe(spec, (fn.__doc__ or "").strip().split("\n")[0], fn)

@@ -1,0 +1,225 @@
+"""Rigid-body simulation of a ``Scene`` with PyBullet (DESIGN §1): Scene -> ``Trajectory``.
+
+One headless PyBullet client per call, disconnected whatever happens. The engine steps at
+``1 / scene.step_rate`` s with no sub-stepping, no damping and Kubric's settings against sticky
+contacts (FACTS.md). Frame t is the state at t / frame_rate s: frame 0 is the state after spawn
+placement, before any step, and ``steps_per_frame`` steps separate consecutive frames.
+
+Conventions: world metres, +Z up; quaternions (w, x, y, z) everywhere except at the PyBullet
+boundary (x, y, z, w), converted only by ``to_pybullet_quat`` / ``from_pybullet_quat``.
+Collision events refer to objects by their index in ``scene.objects``. PyBullet combines the
+friction and the restitution of two touching objects by multiplying them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from itertools import combinations
+
+import numpy as np
+import pybullet as p
+from pybullet_utils.bullet_client import BulletClient
+
+from sim.assets import volume
+from sim.errors import PlacementError, SimulationError
+from sim.scene import Scene, SceneObject
+from sim.trajectory import CollisionEvent, Trajectory
+
+PLACEMENT_ATTEMPTS = 200
+"""Random positions tried per spawned object before ``PlacementError``."""
+
+OVERLAP_TOLERANCE_M = 1e-4
+"""Penetration (m) up to which two objects count as resting in contact, not overlapping."""
+
+ENGINE_PARAMETERS = {
+    "numSubSteps": 0,
+    "restitutionVelocityThreshold": 0.0,
+    "warmStartingFactor": 0.0,
+    "useSplitImpulse": True,
+    "contactSlop": 0.0,
+    "enableConeFriction": False,
+    "deterministicOverlappingPairs": True,
+}
+"""PyBullet engine settings besides the time step (Kubric's, against sticky contacts)."""
+
+_GEOMETRY = {"cube": p.GEOM_BOX, "sphere": p.GEOM_SPHERE, "cylinder": p.GEOM_CYLINDER}
+
+# Fields of a PyBullet contact point tuple (getContactPoints / getClosestPoints).
+_BODY_A, _BODY_B, _POS_ON_A, _POS_ON_B, _NORMAL_ON_B, _DISTANCE, _NORMAL_FORCE = 1, 2, 5, 6, 7, 8, 9
+
+
+def to_pybullet_quat(q_wxyz: Sequence[float]) -> tuple[float, float, float, float]:
+    """(w, x, y, z) -> PyBullet's (x, y, z, w)."""
+    w, x, y, z = q_wxyz
+    return (x, y, z, w)
+
+
+def from_pybullet_quat(q_xyzw: Sequence[float]) -> tuple[float, float, float, float]:
+    """PyBullet's (x, y, z, w) -> (w, x, y, z)."""
+    x, y, z, w = q_xyzw
+    return (w, x, y, z)
+
+
+def object_mass(obj: SceneObject) -> float:
+    """Mass in kg as simulated: 0 for static objects (PyBullet's immovable bodies), else ``obj.mass``
+    or, when that is None, ``obj.density`` (kg/m³) × the scaled shape's volume (m³)."""
+    if obj.static:
+        return 0.0
+    return obj.mass if obj.mass is not None else obj.density * volume(obj.asset, obj.scale)
+
+
+def simulate(scene: Scene, progress: Callable[[int], None] | None = None) -> Trajectory:
+    """Places the scene's objects and simulates ``scene.frames`` frames.
+
+    ``progress(t)`` (optional) is called after frame t (0 … frames−1) is sampled.
+    Returns every object's pose and velocities per frame (float64, see ``Trajectory``; quaternions
+    are unit but keep PyBullet's sign, so they vary continuously) and the collision events in
+    (frame, a, b) order. The same scene gives bit-identical results.
+    Raises ``PlacementError`` when objects overlap or a spawn region has no free spot,
+    ``SimulationError`` when PyBullet fails or the simulation diverges.
+    """
+    client = BulletClient(connection_mode=p.DIRECT)  # on failure its id is -1, not an exception
+    if not client.getConnectionInfo()["isConnected"]:
+        raise SimulationError("physics: could not start a PyBullet DIRECT client; free memory or run "
+                            "fewer simulations at once")
+    try:
+        _configure(client, scene)
+        bodies = [_create_body(client, obj) for obj in scene.objects]
+        _place(client, scene, bodies, np.random.default_rng(scene.seed))
+        return _run(client, scene, bodies, progress)
+    except p.error as e:
+        raise SimulationError(f"physics: PyBullet failed: {e}") from None
+    finally:
+        client.disconnect()
+
+
+def _configure(client: BulletClient, scene: Scene) -> None:
+    client.setGravity(*scene.gravity)
+    client.setPhysicsEngineParameter(fixedTimeStep=1.0 / scene.step_rate, **ENGINE_PARAMETERS)
+
+
+def _create_body(client: BulletClient, obj: SceneObject) -> int:
+    """Adds ``obj`` at its initial pose and velocity; returns the PyBullet body id."""
+    sx, _, sz = obj.scale
+    size = {"cube": {"halfExtents": obj.scale}, "sphere": {"radius": sx},
+            "cylinder": {"radius": sx, "height": 2.0 * sz}}[obj.shape]
+    shape = client.createCollisionShape(_GEOMETRY[obj.shape], **size)
+    body = client.createMultiBody(baseMass=object_mass(obj), baseCollisionShapeIndex=shape,
+                                  basePosition=obj.position,
+                                  baseOrientation=to_pybullet_quat(obj.quaternion))
+    client.changeDynamics(body, -1, lateralFriction=obj.friction, restitution=obj.restitution,
+                          linearDamping=0.0, angularDamping=0.0)
+    if not obj.static:
+        client.resetBaseVelocity(body, obj.velocity, obj.angular_velocity)
+    return body
+
+
+def _penetration(client: BulletClient, body_a: int, body_b: int) -> float:
+    """Depth (m, >= 0) by which two bodies interpenetrate; 0 when apart or just touching."""
+    points = client.getClosestPoints(body_a, body_b, distance=0.0)
+    return max((-pt[_DISTANCE] for pt in points), default=0.0)
+
+
+def _place(client: BulletClient, scene: Scene, bodies: list[int], rng: np.random.Generator) -> None:
+    """Checks that objects without a spawn region do not overlap, then moves each object with a
+    spawn region, in scene order, to the first uniform random position in it that overlaps no
+    already placed object. Two static objects may overlap (they never interact)."""
+    objects = scene.objects
+
+    def overlaps(i: int, j: int) -> bool:
+        both_static = objects[i].static and objects[j].static
+        return not both_static and _penetration(client, bodies[i], bodies[j]) > OVERLAP_TOLERANCE_M
+
+    placed = [i for i, obj in enumerate(objects) if obj.spawn_region is None]
+    for i, j in combinations(placed, 2):
+        if overlaps(i, j):
+            depth = _penetration(client, bodies[i], bodies[j])
+            raise PlacementError(
+                f"objects {objects[i].name!r} and {objects[j].name!r} overlap by {depth:.4g} m at their "
+                "given positions; move them apart or give one a spawn_region")
+    for i, obj in enumerate(objects):
+        if obj.spawn_region is None:
+            continue
+        lo, hi = obj.spawn_region
+        blockers: Counter[int] = Counter()
+        for _ in range(PLACEMENT_ATTEMPTS):
+            position = rng.uniform(lo, hi)
+            client.resetBasePositionAndOrientation(bodies[i], position, to_pybullet_quat(obj.quaternion))
+            blocker = next((j for j in placed if overlaps(i, j)), None)
+            if blocker is None:
+                break
+            blockers[blocker] += 1
+        else:
+            names = ", ".join(repr(objects[j].name) for j, _ in blockers.most_common(3))
+            raise PlacementError(
+                f"object {obj.name!r}: no free position in spawn_region {obj.spawn_region} after "
+                f"{PLACEMENT_ATTEMPTS} attempts (kept overlapping {names}); enlarge the region or use "
+                "fewer or smaller objects")
+        placed.append(i)
+
+
+def _run(client: BulletClient, scene: Scene, bodies: list[int],
+         progress: Callable[[int], None] | None) -> Trajectory:
+    """Samples frame 0, then steps ``steps_per_frame`` times before sampling each next frame."""
+    shape = (scene.frames, len(bodies))
+    state = {"positions": np.empty(shape + (3,)), "quaternions": np.empty(shape + (4,)),
+             "linear_velocities": np.empty(shape + (3,)), "angular_velocities": np.empty(shape + (3,))}
+    index_of = {body: i for i, body in enumerate(bodies)}
+    static = [obj.static for obj in scene.objects]
+    events: list[CollisionEvent] = []
+    for t in range(scene.frames):
+        if t > 0:
+            peaks: dict[tuple[int, int], tuple[float, np.ndarray, np.ndarray]] = {}
+            for _ in range(scene.steps_per_frame):
+                client.stepSimulation()
+                _update_peaks(peaks, client.getContactPoints(), index_of, static)
+            events += [CollisionEvent(t, a, b, tuple(pos.tolist()), tuple(normal.tolist()), force)
+                       for (a, b), (force, pos, normal) in sorted(peaks.items())]
+        _sample(client, bodies, t, state)
+        if not np.isfinite(state["positions"][t]).all():
+            bad = scene.objects[int(np.argwhere(~np.isfinite(state["positions"][t]))[0, 0])].name
+            raise SimulationError(f"physics: simulation diverged at frame {t} (object {bad!r}); raise "
+                                "step_rate or lower the objects' velocities")
+        if progress is not None:
+            progress(t)
+    return Trajectory(**state, collisions=tuple(events))
+
+
+def _sample(client: BulletClient, bodies: list[int], t: int, state: dict[str, np.ndarray]) -> None:
+    """Writes frame t of every state array (see ``Trajectory``)."""
+    for k, body in enumerate(bodies):
+        position, q_xyzw = client.getBasePositionAndOrientation(body)
+        linear, angular = client.getBaseVelocity(body)
+        q = np.array(from_pybullet_quat(q_xyzw))
+        state["positions"][t, k] = position
+        state["quaternions"][t, k] = q / np.linalg.norm(q)
+        state["linear_velocities"][t, k] = linear
+        state["angular_velocities"][t, k] = angular
+
+
+def _update_peaks(peaks: dict[tuple[int, int], tuple[float, np.ndarray, np.ndarray]],
+                  contacts: Iterable[tuple], index_of: dict[int, int], static: list[bool]) -> None:
+    """Folds one step's contact points into ``peaks``: (a, b) -> (force N, position m, normal).
+
+    A pair's force in a step is the sum of its contact points' normal forces; ``peaks`` keeps the
+    step where it is largest (pairs whose force stays 0 are left out), with the midpoint of the
+    two witness points of the strongest contact and its normal, pointing from b toward a. PyBullet's
+    contactNormalOnB points from its body B toward its body A, so it is flipped when A is ``b``.
+    """
+    totals: dict[tuple[int, int], float] = {}
+    strongest: dict[tuple[int, int], tuple] = {}
+    for c in contacts:
+        i, j = index_of[c[_BODY_A]], index_of[c[_BODY_B]]
+        if static[i] and static[j]:
+            continue
+        pair = (min(i, j), max(i, j))
+        totals[pair] = totals.get(pair, 0.0) + c[_NORMAL_FORCE]
+        if pair not in strongest or c[_NORMAL_FORCE] > strongest[pair][_NORMAL_FORCE]:
+            strongest[pair] = c
+    for pair, total in totals.items():
+        if total > peaks.get(pair, (0.0,))[0]:
+            c = strongest[pair]
+            sign = 1.0 if index_of[c[_BODY_A]] == pair[0] else -1.0
+            position = (np.asarray(c[_POS_ON_A]) + np.asarray(c[_POS_ON_B])) / 2.0
+            peaks[pair] = (total, position, sign * np.asarray(c[_NORMAL_ON_B]) + 0.0)  # + 0.0: no -0.0
