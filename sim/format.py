@@ -51,9 +51,11 @@ PASSES: dict[str, PassSpec] = {p.name: p for p in (
              "float32 (H, W, 2), pixels (dx, dy): position in frame t-1 minus position in frame t; "
              "NaN where invalid"),
     PassSpec("forward_flow_valid", "png", np.bool_, 0,
-             "bool (H, W): forward flow defined (a surface is seen and frame t+1 exists)"),
+             "bool (H, W): forward flow defined (a surface is seen, frame t+1 exists and the point is "
+             "in front of its camera)"),
     PassSpec("backward_flow_valid", "png", np.bool_, 0,
-             "bool (H, W): backward flow defined (a surface is seen and frame t-1 exists)"),
+             "bool (H, W): backward flow defined (a surface is seen, frame t-1 exists and the point is "
+             "in front of its camera)"),
     PassSpec("forward_occluded", "png", np.bool_, 0,
              "bool (H, W): the point is hidden or out of view in frame t+1 (where flow is valid)"),
     PassSpec("backward_occluded", "png", np.bool_, 0,

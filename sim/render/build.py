@@ -1,0 +1,209 @@
+"""Builds Blender data from a ``Scene``: shapes, materials, lights, world, camera and per-frame poses
+(imports bpy).
+
+Geometry and its deviation from the exact primitives the physics simulates (canonical frame, before
+``SceneObject.scale``):
+
+- cube: 8 vertices, 6 flat quads: exact.
+- sphere: one point of radius 1 made by a geometry-nodes "Mesh to Points" modifier; Cycles
+  intersects points as exact spheres, so depth, normal and object coordinates are exact (measured
+  radius error ≤ 5e-5 relative, float32 rounding), unlike a tessellated UV sphere (1e-3 at 96×48).
+- cylinder: ``CYLINDER_SEGMENTS`` side quads shaded smooth (vertex normals exactly radial by
+  symmetry) and two flat caps with their own vertices; every vertex lies on the exact cylinder, so
+  surfaces deviate inward by at most 1 − cos(π / CYLINDER_SEGMENTS) = 7.5e-5 of the radius.
+
+Blender's cameras, suns and area lights look down their local −Z with +Y up; our rotations use
+OpenCV axes (x right, y down, looking along +z), converted by ``blender_rotation``.
+"""
+
+from __future__ import annotations
+
+import bpy
+import mathutils
+import numpy as np
+
+from sim.assets import canonical_bounds
+from sim.scene import Background, Camera, Light, SceneObject
+from sim.transforms import look_at_rotation
+
+CYLINDER_SEGMENTS = 256
+OBJECT_COORDINATES_AOV = "object_coordinates"
+"""Name of the colour AOV every material writes its normalised object coordinate into."""
+
+OPENCV_TO_BLENDER = np.diag([1.0, -1.0, -1.0])
+CLIP_START_M = 1e-3
+CLIP_END_M = 1e5
+SUN_ANGLE_RAD = 0.00918
+"""Angular diameter of sun lights (0.526°, the real sun's; Blender's default)."""
+
+
+def blender_rotation(r_opencv: np.ndarray) -> np.ndarray:
+    """(3, 3) camera-to-world rotation in OpenCV axes -> the same for a Blender camera/light."""
+    return np.asarray(r_opencv) @ OPENCV_TO_BLENDER
+
+
+def _cube_mesh() -> bpy.types.Mesh:
+    corners = [(x, y, z) for z in (-1.0, 1.0) for y in (-1.0, 1.0) for x in (-1.0, 1.0)]
+    faces = [(0, 2, 3, 1), (4, 5, 7, 6), (0, 1, 5, 4), (2, 6, 7, 3), (0, 4, 6, 2), (1, 3, 7, 5)]
+    mesh = bpy.data.meshes.new("cube")
+    mesh.from_pydata(corners, [], faces)
+    return mesh
+
+
+def _cylinder_mesh(n: int = CYLINDER_SEGMENTS) -> bpy.types.Mesh:
+    angles = 2.0 * np.pi * np.arange(n) / n
+    ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    # side bottom ring 0…n−1, side top ring n…2n−1, cap bottom 2n…3n−1, cap top 3n…4n−1
+    verts = np.concatenate([np.column_stack([ring, np.full(n, z)]) for z in (-1.0, 1.0, -1.0, 1.0)])
+    i = np.arange(n)
+    j = (i + 1) % n
+    sides = np.stack([i, j, n + j, n + i], axis=1).tolist()
+    caps = [list(range(3 * n - 1, 2 * n - 1, -1)), list(range(3 * n, 4 * n))]
+    mesh = bpy.data.meshes.new("cylinder")
+    mesh.from_pydata(verts.tolist(), [], sides + caps)
+    mesh.polygons.foreach_set("use_smooth", [True] * n + [False, False])
+    return mesh
+
+
+def _point_mesh() -> bpy.types.Mesh:
+    mesh = bpy.data.meshes.new("sphere_point")
+    mesh.from_pydata([(0.0, 0.0, 0.0)], [], [])
+    return mesh
+
+
+def _sphere_node_group() -> bpy.types.NodeTree:
+    """Geometry nodes: every vertex -> a point of radius 1 with the material given as input."""
+    group = bpy.data.node_groups.new("sphere_points", "GeometryNodeTree")
+    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    group.interface.new_socket("Material", in_out="INPUT", socket_type="NodeSocketMaterial")
+    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = group.nodes, group.links
+    inputs, output = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    to_points = nodes.new("GeometryNodeMeshToPoints")
+    to_points.inputs["Radius"].default_value = 1.0
+    set_material = nodes.new("GeometryNodeSetMaterial")
+    links.new(inputs.outputs["Geometry"], to_points.inputs["Mesh"])
+    links.new(to_points.outputs["Points"], set_material.inputs["Geometry"])
+    links.new(inputs.outputs["Material"], set_material.inputs["Material"])
+    links.new(set_material.outputs["Geometry"], output.inputs["Geometry"])
+    return group
+
+
+def _material(obj: SceneObject) -> bpy.types.Material:
+    """Principled BSDF (colour, roughness, metallic) plus an AOV output of the object coordinate
+    normalised by the canonical bounds: (p − lo) / (hi − lo) as p · 1/(hi − lo) + (−lo/(hi − lo))."""
+    mat = bpy.data.materials.new(obj.name)
+    tree = mat.node_tree  # new materials come with a node tree in Blender 5 (use_nodes is deprecated)
+    tree.nodes.clear()
+    bsdf = tree.nodes.new("ShaderNodeBsdfPrincipled")
+    bsdf.inputs["Base Color"].default_value = (*obj.material.color, 1.0)
+    bsdf.inputs["Roughness"].default_value = obj.material.roughness
+    bsdf.inputs["Metallic"].default_value = obj.material.metallic
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    tree.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
+
+    lo, hi = canonical_bounds(obj.asset)
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    normalise = tree.nodes.new("ShaderNodeVectorMath")
+    normalise.operation = "MULTIPLY_ADD"
+    normalise.inputs[1].default_value = tuple(1.0 / (hi - lo))
+    normalise.inputs[2].default_value = tuple(-lo / (hi - lo))
+    aov = tree.nodes.new("ShaderNodeOutputAOV")
+    aov.aov_name = OBJECT_COORDINATES_AOV
+    tree.links.new(coords.outputs["Object"], normalise.inputs[0])
+    tree.links.new(normalise.outputs["Vector"], aov.inputs["Color"])
+    return mat
+
+
+def add_objects(objects: tuple[SceneObject, ...], collection: bpy.types.Collection) -> list[bpy.types.Object]:
+    """One Blender object per scene object, in scene order, with ``pass_index`` = scene index + 1 and
+    ``scale`` = ``SceneObject.scale`` (so "Object" texture coordinates stay canonical). Objects of one
+    shape share a mesh; each has its own material."""
+    makers = {"cube": _cube_mesh, "cylinder": _cylinder_mesh, "sphere": _point_mesh}
+    meshes: dict[str, bpy.types.Mesh] = {}
+    sphere_group = None
+    out = []
+    for k, obj in enumerate(objects):
+        if obj.shape not in meshes:
+            meshes[obj.shape] = makers[obj.shape]()
+            meshes[obj.shape].materials.append(None)
+        b_obj = bpy.data.objects.new(obj.name, meshes[obj.shape])
+        collection.objects.link(b_obj)
+        mat = _material(obj)
+        b_obj.material_slots[0].link = "OBJECT"
+        b_obj.material_slots[0].material = mat
+        if obj.shape == "sphere":
+            sphere_group = sphere_group or _sphere_node_group()
+            modifier = b_obj.modifiers.new("sphere_points", "NODES")
+            modifier.node_group = sphere_group
+            modifier[sphere_group.interface.items_tree["Material"].identifier] = mat
+        b_obj.pass_index = k + 1
+        b_obj.scale = obj.scale
+        b_obj.rotation_mode = "QUATERNION"
+        out.append(b_obj)
+    return out
+
+
+def set_poses(b_objects: list[bpy.types.Object], positions: np.ndarray, quaternions: np.ndarray) -> None:
+    """Places object k at ``positions[k]`` (m) with rotation ``quaternions[k]`` (w, x, y, z)."""
+    for b_obj, p, q in zip(b_objects, positions, quaternions, strict=True):
+        b_obj.location = tuple(float(v) for v in p)
+        b_obj.rotation_quaternion = tuple(float(v) for v in q)
+
+
+def add_camera(camera: Camera, collection: bpy.types.Collection) -> bpy.types.Object:
+    """A pinhole camera with horizontal sensor fit, ``lens`` = focal length (mm) and the principal
+    point at the image centre (no shift), matching ``sim.transforms.intrinsics``."""
+    data = bpy.data.cameras.new("camera")
+    data.sensor_fit = "HORIZONTAL"
+    data.sensor_width = camera.sensor_width_mm
+    data.lens = camera.focal_length_mm
+    data.shift_x = data.shift_y = 0.0
+    data.clip_start, data.clip_end = CLIP_START_M, CLIP_END_M
+    b_cam = bpy.data.objects.new("camera", data)
+    collection.objects.link(b_cam)
+    return b_cam
+
+
+def set_camera_pose(b_cam: bpy.types.Object, cam_to_world: np.ndarray) -> None:
+    """Places the camera from a (4, 4) camera-to-world matrix in OpenCV axes."""
+    m = np.array(cam_to_world, dtype=np.float64)
+    m[:3, :3] = blender_rotation(m[:3, :3])
+    b_cam.matrix_world = mathutils.Matrix(m.tolist())
+
+
+def add_lights(lights: tuple[Light, ...], collection: bpy.types.Collection) -> None:
+    """Sun (strength = irradiance W/m², direction position -> look_at, ``SUN_ANGLE_RAD`` wide),
+    point (power W, radius 0: a true point) and area (square of side ``size`` m,
+    power W, facing look_at). Lights are invisible to camera rays so RGB matches the ground truth."""
+    for k, light in enumerate(lights):
+        data = bpy.data.lights.new(f"light_{k}", light.kind.upper())
+        data.color = light.color
+        data.energy = light.intensity
+        if light.kind == "sun":
+            data.angle = SUN_ANGLE_RAD
+        elif light.kind == "point":
+            data.shadow_soft_size = 0.0
+        elif light.kind == "area":
+            data.shape = "SQUARE"
+            data.size = light.size
+        b_light = bpy.data.objects.new(f"light_{k}", data)
+        b_light.visible_camera = False
+        m = np.eye(4)
+        m[:3, :3] = blender_rotation(look_at_rotation(np.array(light.position), np.array(light.look_at)))
+        m[:3, 3] = light.position
+        b_light.matrix_world = mathutils.Matrix(m.tolist())
+        collection.objects.link(b_light)
+
+
+def make_world(background: Background) -> bpy.types.World:
+    """A world of uniform ``background.color`` (linear RGB) emitting with ``background.strength``."""
+    world = bpy.data.worlds.new("background")
+    tree = world.node_tree
+    tree.nodes.clear()
+    node = tree.nodes.new("ShaderNodeBackground")
+    node.inputs["Color"].default_value = (*background.color, 1.0)
+    node.inputs["Strength"].default_value = background.strength
+    out = tree.nodes.new("ShaderNodeOutputWorld")
+    tree.links.new(node.outputs["Background"], out.inputs["Surface"])
+    return world

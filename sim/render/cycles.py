@@ -1,0 +1,130 @@
+"""Two Blender scenes sharing one set of objects and one camera (imports bpy).
+
+- ``rgb``: the image. Cycles CPU with ``RenderSettings`` (samples, OpenImageDenoise, adaptive
+  sampling, bounces, threads), lights and the background world; written as an 8-bit RGBA PNG through
+  the 'Standard' view transform, i.e. the plain sRGB transfer curve on linear colours clipped to
+  [0, 1] (not AgX/Filmic tone mapping, so a colour of 0.5 in the scene and in the image agree).
+- ``gt``: the ground truth. 1 sample, 0 bounces, no lights, no world, box filter of the minimum
+  width (0.01 px; Cycles traces sample 0 through the pixel centre anyway), with Z, normal, object
+  index and an object-coordinate AOV written as a float32 multilayer EXR. Its cost is tracing one
+  camera ray per pixel and evaluating the material once.
+
+Two scenes rather than two view layers of one scene, so each part renders and is timed separately
+and each keeps its own persistent Cycles session (``use_persistent_data``): between frames only
+object and camera transforms change, so neither re-syncs shaders nor rebuilds meshes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+
+from sim.render.build import OBJECT_COORDINATES_AOV, add_camera, add_lights, add_objects, make_world
+from sim.scene import Scene
+from sim.settings import RenderSettings
+
+SEED = 0
+"""Cycles' sampling seed, fixed (and not animated) so renders are reproducible."""
+GT_LAYER = "gt"
+"""View layer of the ground-truth scene: EXR channels are named ``gt.<pass>.<channel>``."""
+
+
+@dataclass
+class Stage:
+    """The built Blender data: ``objects[k]`` is ``scene.objects[k]``."""
+
+    rgb: bpy.types.Scene
+    gt: bpy.types.Scene
+    objects: list[bpy.types.Object]
+    camera: bpy.types.Object
+
+
+def _configure_common(b_scene: bpy.types.Scene, scene: Scene, threads: int) -> None:
+    render = b_scene.render
+    render.engine = "CYCLES"
+    b_scene.cycles.device = "CPU"
+    render.resolution_x, render.resolution_y = scene.resolution
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.use_persistent_data = True
+    render.threads_mode = "FIXED" if threads else "AUTO"
+    if threads:
+        render.threads = threads
+    render.use_motion_blur = False
+    render.film_transparent = False
+    render.use_file_extension = False
+    b_scene.cycles.seed = SEED
+    b_scene.cycles.use_animated_seed = False
+
+
+def _configure_rgb(b_scene: bpy.types.Scene, settings: RenderSettings) -> None:
+    cyc = b_scene.cycles
+    cyc.samples = settings.samples
+    cyc.use_adaptive_sampling = settings.adaptive_threshold > 0
+    if settings.adaptive_threshold > 0:
+        cyc.adaptive_threshold = settings.adaptive_threshold
+    cyc.use_denoising = settings.denoise
+    cyc.denoiser = "OPENIMAGEDENOISE"
+    cyc.denoising_use_gpu = False
+    # max_bounces is the only bounce limit: the per-kind limits (diffuse 4, glossy 4, …) are raised to it
+    cyc.max_bounces = settings.max_bounces
+    cyc.diffuse_bounces = cyc.glossy_bounces = cyc.transmission_bounces = settings.max_bounces
+    view = b_scene.view_settings
+    view.view_transform = "Standard"
+    view.look = "None"
+    view.exposure = 0.0
+    view.gamma = 1.0
+    b_scene.display_settings.display_device = "sRGB"
+    b_scene.render.dither_intensity = 0.0
+    image = b_scene.render.image_settings
+    image.file_format = "PNG"
+    image.color_mode = "RGBA"
+    image.color_depth = "8"
+    image.compression = 0
+
+
+def _configure_gt(b_scene: bpy.types.Scene) -> None:
+    cyc = b_scene.cycles
+    cyc.samples = 1
+    cyc.use_adaptive_sampling = False
+    cyc.use_denoising = False
+    cyc.max_bounces = 0
+    cyc.pixel_filter_type = "BOX"
+    cyc.filter_width = 0.01
+    b_scene.world = None
+    layer = b_scene.view_layers[0]
+    layer.name = GT_LAYER
+    layer.use_pass_z = layer.use_pass_normal = layer.use_pass_object_index = True
+    aov = layer.aovs.add()
+    aov.name = OBJECT_COORDINATES_AOV
+    aov.type = "COLOR"
+    image = b_scene.render.image_settings
+    image.media_type = "MULTI_LAYER_IMAGE"  # must precede file_format in Blender 5
+    image.file_format = "OPEN_EXR_MULTILAYER"
+    image.color_depth = "32"
+    image.exr_codec = "NONE"
+
+
+def build_stage(scene: Scene, settings: RenderSettings) -> Stage:
+    """Builds both Blender scenes in an empty Blender (see ``blender.reset``); lights and the world
+    only when ``settings.rgb``."""
+    rgb = bpy.data.scenes[0]
+    rgb.name = "rgb"
+    gt = bpy.data.scenes.new("gt")
+    shared = bpy.data.collections.new("objects")
+    rgb.collection.children.link(shared)
+    gt.collection.children.link(shared)
+    objects = add_objects(scene.objects, shared)
+    camera = add_camera(scene.camera, shared)
+    for b_scene in (rgb, gt):
+        b_scene.camera = camera
+        _configure_common(b_scene, scene, settings.threads)
+    _configure_gt(gt)
+    if settings.rgb:
+        _configure_rgb(rgb, settings)
+        lights = bpy.data.collections.new("lights")
+        rgb.collection.children.link(lights)
+        add_lights(scene.lights, lights)
+        rgb.world = make_world(scene.background)
+    return Stage(rgb=rgb, gt=gt, objects=objects, camera=camera)

@@ -1,0 +1,60 @@
+"""Decoding the ground-truth EXR that Cycles writes (OpenEXR module, no Blender).
+
+Cycles' passes in the file (layer ``layer``, each channel float32 (H, W), row 0 = image top as in
+every EXR): ``Depth.Z`` planar depth along the camera's optical axis (m, 1e10 where no surface),
+``Normal.X/Y/Z`` world-space normal, ``Object Index.X`` the object's ``pass_index`` (0 where no
+surface) and the colour AOV ``<aov>.R/G/B`` (normalised object coordinate).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+
+from sim.errors import RenderError
+
+
+def read_channels(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The named float32 (H, W) channels of a (multi-part) EXR file; RenderError if one is missing."""
+    try:
+        parts = OpenEXR.File(str(path), separate_channels=True).parts
+    except Exception as e:  # OpenEXR raises bare RuntimeError/OSError subclasses
+        raise RenderError(f"cannot read render output {path}: {e}") from None
+    found = {name: channel.pixels for part in parts for name, channel in part.channels.items()}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise RenderError(f"render output {path} lacks channel {missing[0]!r}; has {sorted(found)}")
+    return {n: np.asarray(found[n], dtype=np.float32) for n in names}
+
+
+def decode_ground_truth(path: Path, layer: str, aov: str, ray_z: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reads one ground-truth EXR and converts it to the ``RenderedFrame`` conventions.
+
+    ray_z: float (H, W), the optical-axis component of the unit ray through each pixel centre
+    (``sim.transforms.pixel_rays(K, resolution)[..., 2]``), so Euclidean depth = planar Z / ray_z.
+    Returns depth float32 (H, W) m (+inf where no surface), normal float32 (H, W, 3) unit (0 where
+    no surface), object_index uint16 (H, W), object_coordinates float32 (H, W, 3) clipped to [0, 1]
+    (float32 rounding can put an exact surface point 1e-6 outside its bounds; 0 where no surface).
+    "No surface" is object index 0: every object has a pass index ≥ 1.
+    """
+    normal_names = [f"{layer}.Normal.{a}" for a in "XYZ"]
+    coord_names = [f"{layer}.{aov}.{c}" for c in "RGB"]
+    z_name, index_name = f"{layer}.Depth.Z", f"{layer}.Object Index.X"
+    ch = read_channels(path, [z_name, index_name, *normal_names, *coord_names])
+
+    index = np.rint(ch[index_name]).astype(np.uint16)
+    empty = index == 0
+    depth = (ch[z_name] / ray_z).astype(np.float32)
+    depth[empty] = np.inf
+
+    normal = np.stack([ch[n] for n in normal_names], axis=-1)
+    length = np.linalg.norm(normal, axis=-1, keepdims=True)
+    normal = np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
+    normal[empty] = 0.0
+
+    coords = np.clip(np.stack([ch[n] for n in coord_names], axis=-1), 0.0, 1.0)
+    coords[empty] = 0.0
+    return depth, normal.astype(np.float32), index, coords.astype(np.float32)

@@ -1,0 +1,101 @@
+"""``render``: Scene + Trajectory -> one ``RenderedFrame`` at a time (bpy is imported on first use)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from sim.errors import RenderError
+from sim.render.frame import RenderedFrame
+from sim.scene import Scene
+from sim.settings import RenderSettings
+from sim.trajectory import Trajectory
+from sim.transforms import camera_to_world, intrinsics, pixel_rays
+
+TIMING_KEYS = ("build_s", "rgb_render_s", "gt_render_s", "decode_s")
+_active = False
+
+
+def render(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_path: Path | None = None,
+           timings: dict[str, float] | None = None) -> Iterator[RenderedFrame]:
+    """Renders every frame of ``scene`` posed by ``trajectory``; yields frames 0…F−1 in order, one
+    at a time (nothing is kept between frames).
+
+    Blender is reset at the start, so a persistent process may call this many times, but only one
+    render may be in progress per process (Blender's state is global): exhaust or ``close()`` the
+    iterator first. Blender's console output goes to ``log_path`` (appended) or nowhere.
+    ``timings``, if given, is filled in place with the seconds spent so far: ``build_s`` (reset and
+    scene building), ``rgb_render_s`` and ``gt_render_s`` (Cycles, summed over frames, including file
+    writing) and ``decode_s`` (reading the files back).
+
+    Raises RenderError (at call time) if the trajectory does not match the scene, and (while
+    iterating) if Blender fails or its output cannot be read.
+    """
+    f, n = trajectory.positions.shape[:2]
+    if (f, n) != (scene.frames, len(scene.objects)):
+        raise RenderError(f"trajectory: {f} frames x {n} objects, but the scene has {scene.frames} "
+                          f"frames x {len(scene.objects)} objects; simulate this scene to get its trajectory")
+    return _frames(scene, trajectory, settings, log_path, timings if timings is not None else {})
+
+
+def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_path: Path | None,
+            timings: dict[str, float]) -> Iterator[RenderedFrame]:
+    global _active
+    if _active:
+        raise RenderError("render: another render() of this process is still in progress; "
+                          "exhaust or close() it first")
+    _active = True
+    try:
+        from sim.render import blender, build, cycles, exr
+
+        timings.update(dict.fromkeys(TIMING_KEYS, 0.0))
+        ray_z = pixel_rays(intrinsics(scene.camera, scene.resolution), scene.resolution)[..., 2]
+        cam_to_world = camera_to_world(scene.camera, scene.frames)
+        with tempfile.TemporaryDirectory(prefix="scenesim-render-") as tmp:
+            start = time.perf_counter()
+            with blender.quiet_output(log_path):
+                blender.reset()
+                stage = cycles.build_stage(scene, settings)
+            timings["build_s"] += time.perf_counter() - start
+
+            for t in range(scene.frames):
+                rgb_path, gt_path = Path(tmp, f"rgb_{t:05d}.png"), Path(tmp, f"gt_{t:05d}.exr")
+                with blender.quiet_output(log_path):
+                    build.set_poses(stage.objects, trajectory.positions[t], trajectory.quaternions[t])
+                    build.set_camera_pose(stage.camera, cam_to_world[t])
+                    if settings.rgb:
+                        start = time.perf_counter()
+                        blender.render_still(stage.rgb, rgb_path)
+                        timings["rgb_render_s"] += time.perf_counter() - start
+                    start = time.perf_counter()
+                    blender.render_still(stage.gt, gt_path)
+                    timings["gt_render_s"] += time.perf_counter() - start
+
+                start = time.perf_counter()
+                rgba = _read_rgba(rgb_path, scene.resolution) if settings.rgb else None
+                depth, normal, index, coords = exr.decode_ground_truth(
+                    gt_path, cycles.GT_LAYER, build.OBJECT_COORDINATES_AOV, ray_z)
+                gt_path.unlink()
+                timings["decode_s"] += time.perf_counter() - start
+                yield RenderedFrame(frame=t, rgba=rgba, depth=depth, normal=normal, object_index=index,
+                                    object_coordinates=coords)
+    finally:
+        _active = False
+
+
+def _read_rgba(path: Path, resolution: tuple[int, int]) -> np.ndarray:
+    """The 8-bit RGBA PNG Blender wrote, as uint8 (H, W, 4); the file is deleted."""
+    try:
+        rgba = iio.imread(path)
+    except OSError as e:
+        raise RenderError(f"cannot read render output {path}: {e}") from None
+    path.unlink()
+    width, height = resolution
+    if rgba.shape != (height, width, 4):
+        raise RenderError(f"render output {path}: shape {rgba.shape}, expected {(height, width, 4)}")
+    return rgba
