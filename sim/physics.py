@@ -18,13 +18,16 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 
 import numpy as np
-import pybullet as p
-from pybullet_utils.bullet_client import BulletClient
 
 from sim.assets import volume
+from sim.console import quiet_output
 from sim.errors import PlacementError, SimulationError
 from sim.scene import Scene, SceneObject
 from sim.trajectory import CollisionEvent, Trajectory
+
+with quiet_output(None):  # pybullet prints its build time to the console when imported
+    import pybullet as p
+    from pybullet_utils.bullet_client import BulletClient
 
 PLACEMENT_ATTEMPTS = 200
 """Random positions tried per spawned object before ``PlacementError``."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sim.assets import canonical_bounds
-from sim.errors import RenderError
+from sim.errors import OutputError, RenderError
 from sim.render import RenderedFrame, render
 from sim.scene import Background, Camera, Light, Material, Scene, SceneObject
 from sim.settings import RenderSettings
@@ -281,7 +281,7 @@ def test_blender_output_goes_to_the_log_not_the_terminal(capfd, tmp_path):
     out, err = capfd.readouterr()
     assert out == "" and err == ""
     assert "Saved:" in log.read_text()
-    with pytest.raises(RenderError, match="^log_path: cannot open .*missing"):
+    with pytest.raises(OutputError, match="^log_path: cannot open .*missing"):
         _render_all(scene, log_path=tmp_path / "missing" / "render.log")
 
 

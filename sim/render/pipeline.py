@@ -10,6 +10,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from sim.console import quiet_output
 from sim.errors import RenderError
 from sim.render.frame import RenderedFrame
 from sim.scene import Scene
@@ -51,21 +52,22 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
                           "exhaust or close() it first")
     _active = True
     try:
-        from sim.render import blender, build, cycles, exr
+        with quiet_output(log_path):  # importing bpy prints to the console
+            from sim.render import blender, build, cycles, exr
 
         timings.update(dict.fromkeys(TIMING_KEYS, 0.0))
         ray_z = pixel_rays(intrinsics(scene.camera, scene.resolution), scene.resolution)[..., 2]
         cam_to_world = camera_to_world(scene.camera, scene.frames)
         with tempfile.TemporaryDirectory(prefix="scenesim-render-") as tmp:
             start = time.perf_counter()
-            with blender.quiet_output(log_path):
+            with quiet_output(log_path):
                 blender.reset()
                 stage = cycles.build_stage(scene, settings)
             timings["build_s"] += time.perf_counter() - start
 
             for t in range(scene.frames):
                 rgb_path, gt_path = Path(tmp, f"rgb_{t:05d}.png"), Path(tmp, f"gt_{t:05d}.exr")
-                with blender.quiet_output(log_path):
+                with quiet_output(log_path):
                     build.set_poses(stage.objects, trajectory.positions[t], trajectory.quaternions[t])
                     build.set_camera_pose(stage.camera, cam_to_world[t])
                     if settings.rgb:
