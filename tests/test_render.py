@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sim.assets import canonical_bounds
+from sim.console import quiet_output
 from sim.errors import OutputError, RenderError
 from sim.render import RenderedFrame, render
 from sim.scene import Background, Camera, Light, Material, Scene, SceneObject
@@ -300,12 +301,12 @@ def test_one_render_at_a_time():
 def test_blender_failure_is_a_render_error(tmp_path):
     from sim.render import blender, cycles
 
-    with blender.quiet_output(None):
+    with quiet_output(None):
         blender.reset()
         stage = cycles.build_stage(_scene(frames=1, resolution=(16, 12)), SETTINGS)
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(RenderError, match="^Blender failed to render scene 'gt' to .*Not a directory") as e:
-        with blender.quiet_output(None):
+        with quiet_output(None):
             blender.render_still(stage.gt, tmp_path / "file" / "gt.exr")
     assert "\n" not in str(e.value)
 
