@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from render_workers.options import BACKENDS, RunOptions
 from sim.errors import SceneSimError, SceneValidationError
 
 
@@ -39,6 +40,26 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
 def _param(text: str) -> tuple[str, Any]:
     """``name=value`` with value parsed as JSON when it can be (``3``, ``0.5``, ``true``), else text."""
     name, sep, raw = text.partition("=")
@@ -64,13 +85,52 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=_positive, help="Cycles samples per pixel for RGB (default 64)")
     p.add_argument("--no-denoise", action="store_true", help="turn OpenImageDenoise off")
     p.add_argument("--gt-only", action="store_true", help="skip RGB: ground truth only")
+    p.add_argument("--point-tracks", type=_count, metavar="N",
+                   help="also write N long-range point tracks per scene (point_tracks.npz; default 0)")
+    p.add_argument("--restart", action="store_true",
+                   help="OUT holds another job: delete its scenes and log, start this one")
+    _add_run_args(p)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """How to run (may change on resume without changing any output)."""
+    g = p.add_argument_group("running")
+    g.add_argument("--workers", type=_positive, help="worker processes (local, default 1); most Ray tasks "
+                   "in flight (ray, default: as many as the cluster's CPUs fit)")
+    g.add_argument("--threads", type=_positive, help="Cycles threads per worker (default: cores // workers; "
+                   "1 per Ray task)")
+    g.add_argument("--retries", type=_count, default=2, help="attempts after the first for a failing scene")
+    g.add_argument("--timeout", type=_seconds, help="seconds one scene may take before its worker is "
+                   "killed and the scene retried (default: no limit)")
+    g.add_argument("--recycle-after", type=_positive, default=200, metavar="N",
+                   help="replace a worker by a fresh process after N scenes")
+    g.add_argument("--max-memory", type=_count, default=4096, metavar="MIB",
+                   help="replace a local worker whose resident memory passes MIB after a scene (0: never)")
+    g.add_argument("--backend", choices=BACKENDS, default="local", help="where scenes render")
+    g.add_argument("--address", help="Ray cluster address (auto, HOST:PORT or ray://HOST:10001); "
+                   "default: start a local Ray instance")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scenesim", description="Simulate and render labelled 3D scenes.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_render_args(sub.add_parser("render", help="render scenes from a recipe or a scene file"))
+    _add_render_args(sub.add_parser("render", help="render scenes from a recipe or a scene file "
+                                    "(re-running the same command resumes)"))
+    resume = sub.add_parser("resume", help="render what is missing of the job in DIR")
+    resume.add_argument("dir", type=Path, metavar="DIR", help="a job directory (holding job.json)")
+    _add_run_args(resume)
+    status = sub.add_parser("status", help="summarise the job in DIR")
+    status.add_argument("dir", type=Path, metavar="DIR", help="a job directory (holding job.json)")
     sub.add_parser("recipes", help="list recipes and their parameters")
+    preview = sub.add_parser("preview", help="animated GIF + contact sheet (RGB, segmentation, depth, flow)")
+    preview.add_argument("dir", type=Path, metavar="DIR", help="a scene or job directory")
+    preview.add_argument("--out", type=Path, help="GIF or .mp4 path (default DIR/preview.gif); the sheet "
+                         "goes beside it as <name>_sheet.png")
+    preview.add_argument("--scenes", type=_positive, default=4, help="rows: the first N scenes of a job")
+    export = sub.add_parser("export", help="export annotations of a scene or job directory")
+    export.add_argument("format", choices=["coco"], help="coco: instance masks (RLE), boxes, categories")
+    export.add_argument("dir", type=Path, metavar="DIR", help="a scene or job directory")
+    export.add_argument("out", type=Path, metavar="OUT", help="output file (OUT.json)")
     return parser
 
 
@@ -85,18 +145,53 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_render(args: argparse.Namespace) -> int:
-    from render_workers.job import JobSpec, run_job
+def _options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(backend=args.backend, workers=args.workers, threads=args.threads or 0,
+                      retries=args.retries, timeout_s=args.timeout, recycle_after=args.recycle_after,
+                      max_memory_mb=args.max_memory, address=args.address)
 
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from render_workers.job import JobSpec
+    from render_workers.runner import run_job
+
+    options = _options(args)
     if args.scene is not None and args.scenes != 1:
         raise SceneValidationError("--scenes: a scene file renders one scene; use --recipe for many")
-    spec = JobSpec.from_args(args)
-    return run_job(spec)
+    return run_job(JobSpec.from_args(args), options, restart=args.restart)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from render_workers.jobdir import load_job
+    from render_workers.runner import run_job
+
+    options = _options(args)
+    return run_job(load_job(args.dir), options)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from render_workers.status import format_status, job_status
+
+    print(format_status(job_status(args.dir)))
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from sim.preview import preview_command
+
+    return preview_command(args)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from sim.coco import export_command
+
+    return export_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"render": _cmd_render, "recipes": _cmd_recipes}[args.command]
+    handler = {"render": _cmd_render, "resume": _cmd_resume, "status": _cmd_status,
+               "recipes": _cmd_recipes, "preview": _cmd_preview, "export": _cmd_export}[args.command]
     try:
         return handler(args)
     except SceneSimError as e:

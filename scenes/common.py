@@ -1,16 +1,20 @@
-"""Building blocks shared by the recipes: CLEVR palette and materials, floor, lights, placement.
+"""Building blocks shared by the recipes: CLEVR palette and materials, random-hue materials, floor,
+lights, placement, and cameras (a fixed position sampled on a half-sphere shell, or a linear move
+with a fixed or moving look-at, as in Kubric's MOVi).
 
-All sizes in metres, colours linear RGB. Randomness only from the ``rng`` passed in.
+All sizes in metres, angles in radians, colours linear RGB. Randomness only from the ``rng`` passed in.
 """
 
 from __future__ import annotations
 
+import colorsys
 import math
 
 import numpy as np
 
 from sim.errors import PlacementError
-from sim.scene import Light, Material, SceneObject
+from sim.library import get_asset
+from sim.scene import Camera, Light, Material, SceneObject, Vec3
 
 CLEVR_COLORS_SRGB = {
     "gray": (87, 87, 87), "red": (173, 35, 35), "blue": (42, 75, 215), "green": (29, 105, 20),
@@ -30,10 +34,22 @@ def srgb_to_linear(rgb255: tuple[int, int, int]) -> tuple[float, float, float]:
     return tuple(float(v) for v in lin)  # type: ignore[return-value]
 
 
+def random_hue_color(rng: np.random.Generator, saturation: float = 1.0,
+                     value: float = 1.0) -> tuple[float, float, float]:
+    """Linear RGB of the sRGB colour with a uniform random hue and the given HSV saturation and value."""
+    rgb = colorsys.hsv_to_rgb(float(rng.uniform()), saturation, value)
+    return srgb_to_linear(tuple(round(255 * c) for c in rgb))  # type: ignore[arg-type]
+
+
 def clevr_material(rng: np.random.Generator, color: str) -> tuple[str, Material]:
     """A CLEVR material of the given colour: ``metal`` or ``rubber``, chosen by ``rng``."""
+    return metal_or_rubber(rng, srgb_to_linear(CLEVR_COLORS_SRGB[color]))
+
+
+def metal_or_rubber(rng: np.random.Generator, rgb: tuple[float, float, float]) -> tuple[str, Material]:
+    """CLEVR's two materials for a linear RGB colour: ``metal`` (metallic, roughness 0.2) or
+    ``rubber`` (dielectric, roughness 0.7), chosen by ``rng``."""
     kind = str(rng.choice(["metal", "rubber"]))
-    rgb = srgb_to_linear(CLEVR_COLORS_SRGB[color])
     if kind == "metal":
         return kind, Material(color=rgb, roughness=0.2, metallic=1.0)
     return kind, Material(color=rgb, roughness=0.7, metallic=0.0)
@@ -59,14 +75,19 @@ def clevr_lights(rng: np.random.Generator, jitter: float = 0.5) -> tuple[Light, 
         for _, pos, strength in base)
 
 
-def bounding_radius(shape: str, scale: tuple[float, float, float]) -> float:
-    """Radius (m) of a sphere around the object's centre that contains the scaled primitive."""
-    sx, sy, sz = scale
-    if shape == "sphere":
-        return sx
-    if shape == "cylinder":
-        return math.hypot(sx, sz)
-    return math.sqrt(sx * sx + sy * sy + sz * sz)
+def bounding_radius(asset: str, scale: tuple[float, float, float]) -> float:
+    """Radius (m) of a sphere around the object's origin that contains the scaled asset, visual mesh
+    and collision shape: exact for analytic spheres and cylinders, else through the farthest
+    corner of their bounding boxes."""
+    info = get_asset(asset)
+    s = np.asarray(scale)
+    center, half = np.abs(info.collision_center) * s, np.asarray(info.collision_half_extents) * s
+    if info.collision_kind == "sphere":
+        return float(np.linalg.norm(center) + half[0])
+    if info.collision_kind == "cylinder":
+        return float(np.linalg.norm(center) + math.hypot(half[0], half[2]))
+    visual = np.max(np.abs(info.bounds), axis=0) * s
+    return float(max(np.linalg.norm(visual), np.linalg.norm(center + half)))
 
 
 def sample_free_position(rng: np.random.Generator, radius: float,
@@ -83,3 +104,57 @@ def sample_free_position(rng: np.random.Generator, radius: float,
             return p
     raise PlacementError(f"object {name}: no free place for radius {radius:.2f} m in region "
                          f"{region} after {attempts} attempts; use fewer or smaller objects")
+
+
+def sample_shell_point(rng: np.random.Generator, inner: float, outer: float, min_z: float = 0.0,
+                       attempts: int = 10_000) -> np.ndarray:
+    """(3,) point uniform in the volume of the upper half-sphere shell inner ≤ |p| ≤ outer (m)
+    around the origin, above the plane z = ``min_z`` (rejection sampling, as Kubric's
+    ``sample_point_in_half_sphere_shell``). ValueError if the region is (nearly) empty."""
+    for _ in range(attempts if min_z < outer else 0):
+        p = rng.uniform((-outer, -outer, min_z), (outer, outer, outer))
+        if inner <= np.linalg.norm(p) <= outer:
+            return p
+    raise ValueError(f"no point of the shell {inner}-{outer} m lies above z = {min_z} m")
+
+
+def shell_camera(rng: np.random.Generator, inner: float = 7.0, outer: float = 9.0, min_z: float = 4.0,
+                 look_at: Vec3 = (0.0, 0.0, 0.0), focal_length_mm: float = 35.0) -> Camera:
+    """A fixed camera at a random point of the half-sphere shell (``sample_shell_point``) looking at
+    ``look_at`` (MOVi-B/C/D's ``fixed_random`` camera)."""
+    position = sample_shell_point(rng, inner, outer, min_z)
+    return Camera(focal_length_mm=focal_length_mm, positions=(_vec(position),), look_at=(look_at,))
+
+
+def linear_camera(rng: np.random.Generator, frames: int, max_move: float, inner: float = 8.0,
+                  outer: float = 12.0, min_z: float = 1.0, look_at: Vec3 = (0.0, 0.0, 0.0),
+                  look_at_move: float = 0.0, focal_length_mm: float = 35.0) -> Camera:
+    """A camera moving at constant velocity along a straight line, as MOVi-E's ``linear_movement``.
+
+    The start is uniform in the half-sphere shell (``sample_shell_point``), the direction uniform on
+    the unit sphere, the length uniform in [0, ``max_move``] m over ``frames`` frames (from frame 0
+    to frame frames − 1); both ends lie in the shell (resampled until they do). The camera looks at
+    ``look_at`` throughout if ``look_at_move`` is 0, else at a point moving at constant velocity
+    between two points uniform in the cube of side ``look_at_move`` m centred on ``look_at``. The
+    motion is stored as velocities (m per frame), so rendering more or fewer frames extends or
+    shortens the same straight path."""
+    length = rng.uniform(0.0, max_move)
+    for _ in range(10_000):
+        start = sample_shell_point(rng, inner, outer, min_z)
+        direction = rng.normal(size=3)
+        end = start + length * direction / np.linalg.norm(direction)
+        if inner <= np.linalg.norm(end) <= outer and end[2] >= min_z:
+            break
+    else:
+        raise ValueError(f"no straight move of {length:.2f} m stays in the camera shell")
+    aim = np.asarray(look_at, dtype=float) + rng.uniform(-look_at_move / 2, look_at_move / 2, size=(2, 3))
+    if look_at_move == 0:
+        aim[:] = look_at
+    steps = max(frames - 1, 1)
+    return Camera(focal_length_mm=focal_length_mm, positions=(_vec(start),),
+                  velocity=_vec((end - start) / steps), look_at=(_vec(aim[0]),),
+                  look_at_velocity=_vec((aim[1] - aim[0]) / steps))
+
+
+def _vec(v: np.ndarray) -> Vec3:
+    return tuple(float(x) for x in v)  # type: ignore[return-value]

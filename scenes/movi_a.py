@@ -53,7 +53,7 @@ def build(rng: np.random.Generator, *, min_objects: int = 3, max_objects: int = 
         quat = (float(np.cos(angle / 2)), 0.0, 0.0, float(np.sin(angle / 2)))
         name = f"{size_name}_{color}_{kind}_{shape}_{i}"
         region = (SPAWN_REGION[0][:2] + (SPAWN_REGION[0][2] + size,), SPAWN_REGION[1])
-        pos = sample_free_position(rng, bounding_radius(shape, scale), region, placed, name)
+        pos = sample_free_position(rng, bounding_radius(f"primitive:{shape}", scale), region, placed, name)
         vel = rng.uniform([-max_speed, -max_speed, 0.0], [max_speed, max_speed, 0.0]) - [pos[0], pos[1], 0.0]
         objects.append(SceneObject(
             name=name, asset=f"primitive:{shape}", scale=scale,

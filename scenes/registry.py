@@ -25,13 +25,15 @@ BuildFn = Callable[..., Scene]
 
 @dataclass(frozen=True)
 class Param:
-    """A recipe parameter: default value, inclusive numeric range (ints and floats), help text."""
+    """A recipe parameter: default value, help text, and the allowed values: an inclusive numeric
+    range (ints and floats) or, for strings, ``choices`` (None: any string)."""
 
     name: str
     default: Any
     help: str
     lo: float | None = None
     hi: float | None = None
+    choices: tuple[str, ...] | None = None
 
     def check(self, recipe: str, value: Any) -> Any:
         kind = type(self.default)
@@ -42,6 +44,9 @@ class Param:
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
             raise RecipeError(f"recipe {recipe}: parameter {self.name}={value!r} is outside "
                               f"[{self.lo}, {self.hi}]")
+        if self.choices is not None and value not in self.choices:
+            raise RecipeError(f"recipe {recipe}: parameter {self.name}={value!r} is not one of "
+                              + ", ".join(self.choices))
         return value
 
 

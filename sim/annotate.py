@@ -209,6 +209,38 @@ def flow(depth_t: np.ndarray, index_t: np.ndarray,
     flow_out.reshape(-1, 2)[pix] = np.stack([u - cols - 0.5, v - rows - 0.5], axis=1)
     valid.ravel()[pix] = True
 
+    occluded.ravel()[pix] = hidden(np.stack([x, y, z], axis=1), obj, depth_s, index_s, K)
+    return flow_out, valid, occluded
+    if any(a is None for a in frame_s):
+        raise ValueError("flow: depth_s, index_s, cam2world_s and obj2world_s must all be given, "
+                         "or all be None for a missing frame")
+    _check_frame("depth_s", depth_s, (height, width))
+    _check_frame("index_s", index_s, (height, width))
+    _check_frame("obj2world_s", obj2world_s, (n, 4, 4))
+
+    index_flat = np.where(np.isfinite(depth_t), index_t, 0).ravel()
+    present = np.flatnonzero(np.bincount(index_flat, minlength=n + 1)[1:]) + 1
+    if present.size and present[-1] > n:
+        raise ValueError(f"index_t: value {present[-1]} exceeds the {n} object poses given")
+    # Per object: camera t -> object frame -> moved to its frame-s pose -> camera s.
+    motion = invert_rigid(cam2world_s) @ obj2world_s @ invert_rigid(obj2world_t) @ cam2world_t
+    rays, depth_flat = pixel_rays(K, (width, height)).reshape(-1, 3).T, depth_t.ravel()  # (3, H*W)
+    groups = [np.flatnonzero(index_flat == k) for k in present]  # surface pixels by object
+    pix = np.concatenate(groups or [np.empty(0, dtype=np.intp)])
+    obj = np.repeat(present, [len(g) for g in groups])
+    x, y, z = np.concatenate([motion[k - 1, :3, :3] @ (rays[:, g] * depth_flat[g]) + motion[k - 1, :3, 3:]
+                              for k, g in zip(present, groups, strict=True)] or [np.empty((3, 0))],
+                             axis=1)  # points in camera s, (n,) each
+
+    occluded.ravel()[pix] = True  # cleared below for points seen in frame s
+    front = np.flatnonzero(z > MIN_CAMERA_Z_M)
+    pix, obj, x, y, z = pix[front], obj[front], x[front], y[front], z[front]
+    u = (K[0, 0] * x + K[0, 1] * y) / z + K[0, 2]
+    v = K[1, 1] * y / z + K[1, 2]
+    rows, cols = np.divmod(pix, width)
+    flow_out.reshape(-1, 2)[pix] = np.stack([u - cols - 0.5, v - rows - 0.5], axis=1)
+    valid.ravel()[pix] = True
+
     qx, qy = np.floor(u), np.floor(v)
     inside = np.flatnonzero((qx >= 0) & (qx < width) & (qy >= 0) & (qy < height))
     qx, qy, u, v = qx[inside], qy[inside], u[inside], v[inside]
@@ -220,3 +252,32 @@ def flow(depth_t: np.ndarray, index_t: np.ndarray,
         _depth_steps(depth_s, index_s), q[same], u[same] - qx[same] - 0.5, v[same] - qy[same] - 0.5)
     occluded.ravel()[pix[inside]] = depth_s.ravel()[q] < dist - slack
     return flow_out, valid, occluded
+
+
+def hidden(points_cam: np.ndarray, labels: np.ndarray, depth: np.ndarray, label_image: np.ndarray,
+           K: np.ndarray) -> np.ndarray:
+    """bool (n,): which points are not seen in a frame: behind the camera, outside the image, or
+    behind a nearer surface by the occlusion rule at the top of this module.
+
+    ``points_cam`` float64 (n, 3) in the frame's camera axes (m); ``labels`` int (n,) the surface
+    each point lies on, in the labelling of ``label_image`` int (H, W) (0 = no surface); ``depth``
+    float32 (H, W) Euclidean depth (m) of the frame."""
+    height, width = depth.shape
+    out = np.ones(len(points_cam), dtype=bool)
+    x, y, z = np.asarray(points_cam, dtype=np.float64).T
+    front = z > MIN_CAMERA_Z_M
+    u = np.full(len(z), -1.0)
+    v = np.full(len(z), -1.0)
+    u[front] = (K[0, 0] * x[front] + K[0, 1] * y[front]) / z[front] + K[0, 2]
+    v[front] = K[1, 1] * y[front] / z[front] + K[1, 2]
+    qx, qy = np.floor(u), np.floor(v)
+    inside = np.flatnonzero(front & (qx >= 0) & (qx < width) & (qy >= 0) & (qy < height))
+    q = (qy[inside] * width + qx[inside]).astype(np.intp)
+    dist = np.sqrt(x[inside] ** 2 + y[inside] ** 2 + z[inside] ** 2)
+    slack = OCCLUSION_REL_TOL * dist + OCCLUSION_ABS_TOL_M
+    same = np.flatnonzero(label_image.ravel()[q] == labels[inside])
+    slack[same] += OCCLUSION_SLOPE_FACTOR * _depth_change(
+        _depth_steps(depth, label_image), q[same],
+        u[inside][same] - qx[inside][same] - 0.5, v[inside][same] - qy[inside][same] - 0.5)
+    out[inside] = depth.ravel()[q] < dist - slack
+    return out

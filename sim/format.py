@@ -3,6 +3,8 @@
 A scene directory holds ``scene.json``, ``metadata.json``, ``events.json`` and, per frame t, one file
 per pass named ``{pass}_{t:05d}.{ext}``. PNG passes are written with imageio; float passes are
 float32 TIFF (lossless, readable with ``imageio.v3.imread``); masks are 8-bit PNG (0 or 255).
+Optionally (``RenderSettings.point_tracks`` > 0) ``point_tracks.npz`` holds long-range point tracks
+(``POINT_TRACK_FIELDS``; ``numpy.load`` reads it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+"""1.1 added the optional ``point_tracks.npz``; 1.0 directories read the same."""
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -84,6 +87,43 @@ CONVENTIONS = {
                "(pixel edges: a one-pixel mask at (i, j) gives [i, j, i+1, j+1]), or null",
     "bbox_3d": "per instance per frame, 8 world-space corners (m) of the oriented bounding box",
     "visibility": "per instance per frame, visible pixel count",
+    "point_tracks": "optional point_tracks.npz: N points sampled at pixel centres of surfaces seen in "
+                    "random query frames, carried by their object's rigid pose to every frame: tracks "
+                    "(N, F, 2) pixels (x, y), NaN behind the camera; occluded (N, F) where hidden "
+                    "behind a nearer surface (the flow occlusion rule), outside the image or behind "
+                    "the camera",
     "collisions": "events.json: per (frame, instance a, instance b), 0 = background; contact "
                   "position (m), normal (unit, from b toward a), peak normal force (N)",
 }
+
+
+POINT_TRACKS_FILE = "point_tracks.npz"
+
+
+@dataclass(frozen=True)
+class TrackField:
+    """One array of ``point_tracks.npz``: dtype and shape in symbols (N points, F frames)."""
+
+    name: str
+    dtype: type
+    dims: tuple[str | int, ...]
+    description: str
+
+
+POINT_TRACK_FIELDS: dict[str, TrackField] = {f.name: f for f in (
+    TrackField("query_frame", np.int32, ("N",),
+               "int32 (N,): the frame in which the point was sampled on a visible surface"),
+    TrackField("object_index", np.int32, ("N",),
+               "int32 (N,): index into scene.objects of the object the point lies on (background "
+               "objects such as the floor included); its segmentation id is 0 for a background "
+               "object, else 1 + its position in scene.instances"),
+    TrackField("object_point", np.float64, ("N", 3),
+               "float64 (N, 3): the point in its object's frame (the frame object_to_world maps "
+               "to world), metres"),
+    TrackField("tracks", np.float32, ("N", "F", 2),
+               "float32 (N, F, 2): pixel position (x, y) per frame; at the query frame the centre "
+               "of the pixel it was sampled at; NaN where the point is behind the camera"),
+    TrackField("occluded", np.bool_, ("N", "F"),
+               "bool (N, F): hidden behind a nearer surface (decided against the rendered depth), "
+               "outside the image or behind the camera"),
+)}

@@ -3,7 +3,11 @@
 A scene is written into ``<out_dir>/<name>.partial/`` and renamed to ``<out_dir>/<name>/`` only when
 every file is complete, so a directory without the suffix is always whole. File names, dtypes and
 shapes come from ``sim.format.PASSES``: uint8/uint16 passes are PNG, bool masks 8-bit PNG (0 or
-255), float32 passes zlib-compressed TIFF (lossless: NaN and ±inf survive bit for bit).
+255), float32 passes zlib-compressed TIFF (lossless: NaN and ±inf survive bit for bit). Optional
+point tracks go to ``point_tracks.npz`` (``sim.format.POINT_TRACK_FIELDS``).
+
+Readers decode lazily: ``load_scene(path, passes, frames)`` and ``read_pass`` open only the files of
+the passes and frames asked for; ``find_scenes`` lists the scenes of a job directory.
 """
 
 from __future__ import annotations
@@ -21,10 +25,17 @@ import numpy as np
 import tifffile
 
 from sim.errors import OutputError
-from sim.format import FORMAT_VERSION, PARTIAL_SUFFIX, PASSES, PassSpec
+from sim.format import (
+    FORMAT_VERSION,
+    PARTIAL_SUFFIX,
+    PASSES,
+    POINT_TRACK_FIELDS,
+    POINT_TRACKS_FILE,
+    PassSpec,
+)
 from sim.scene import Scene
 
-SUPPORTED_FORMAT_VERSIONS = (FORMAT_VERSION,)
+SUPPORTED_FORMAT_VERSIONS = ("1.0", FORMAT_VERSION)
 JSON_FILES = ("scene.json", "metadata.json", "events.json")
 
 
@@ -66,6 +77,36 @@ def _decode(spec: PassSpec, path: Path, shape: tuple[int, ...]) -> np.ndarray:
     if array.dtype != spec.dtype or array.shape != shape:
         raise OutputError(f"{path}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
     return array
+
+
+def read_pass(scene_dir: Path, name: str, frame: int, resolution: tuple[int, int]) -> np.ndarray:
+    """Decodes one file: pass ``name`` of frame ``frame`` in ``scene_dir`` (a scene of ``resolution``
+    (width, height)), as an array of the pass's ``PassSpec`` dtype and shape."""
+    spec = PASSES.get(name)
+    if spec is None:
+        raise OutputError(f"pass {name!r}: unknown; known: {', '.join(PASSES)}")
+    file = Path(scene_dir) / spec.filename(frame)
+    if not file.is_file():
+        raise OutputError(f"{file}: missing; the scene directory is damaged, render it again")
+    width, height = resolution
+    return _decode(spec, file, spec.shape(height, width))
+
+
+def _check_point_tracks(arrays: Mapping[str, np.ndarray], frames: int, where: str) -> dict[str, np.ndarray]:
+    """The arrays of ``POINT_TRACK_FIELDS`` from ``arrays`` after checking names, dtypes and shapes
+    (N points, ``frames`` frames)."""
+    if set(arrays) != set(POINT_TRACK_FIELDS):
+        raise OutputError(f"{where}: arrays {sorted(arrays)}, expected {sorted(POINT_TRACK_FIELDS)}")
+    n = np.shape(arrays["query_frame"])[:1]
+    out = {}
+    for name, field in POINT_TRACK_FIELDS.items():
+        array = np.asarray(arrays[name])
+        shape = tuple(n[0] if n and d == "N" else frames if d == "F" else d for d in field.dims)
+        if array.dtype != field.dtype or array.shape != shape:
+            raise OutputError(f"{where}: {name} is {array.dtype} {array.shape}, expected "
+                              f"{np.dtype(field.dtype)} {shape}")
+        out[name] = array
+    return out
 
 
 class SceneWriter:
@@ -128,6 +169,25 @@ class SceneWriter:
             _encode(spec, self.partial_path / spec.filename(int(t)), array)
             self._written.setdefault(int(t), set()).add(name)
 
+    def read_frame(self, t: int, names: Iterable[str]) -> dict[str, np.ndarray]:
+        """Decodes passes ``names`` of frame ``t`` written so far (for a second pass over the frames
+        that keeps only one frame in memory)."""
+        if not self._open or self._size is None:
+            raise OutputError("read_frame: write frames inside the with-block first")
+        height, width = self._size
+        return {name: read_pass(self.partial_path, name, t, (width, height)) for name in names}
+
+    def write_point_tracks(self, arrays: Mapping[str, np.ndarray], frames: int) -> None:
+        """Writes ``point_tracks.npz``: the arrays of ``sim.format.POINT_TRACK_FIELDS`` for a scene of
+        ``frames`` frames."""
+        if not self._open:
+            raise OutputError("write_point_tracks: use the SceneWriter inside a with-block")
+        checked = _check_point_tracks(arrays, frames, "point tracks")
+        tmp = self.partial_path / (POINT_TRACKS_FILE + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **checked)
+        os.replace(tmp, self.partial_path / POINT_TRACKS_FILE)
+
     def finish(self, scene: Scene, metadata: Mapping[str, Any], events: list[Any]) -> Path:
         """Writes ``scene.json``, ``metadata.json`` (with ``"passes"``: the passes written) and
         ``events.json``, checks every frame of the scene has the same passes, and renames the
@@ -171,10 +231,37 @@ def is_complete(path: Path) -> bool:
             and all((path / f).is_file() for f in JSON_FILES))
 
 
-def load_scene(path: Path, passes: Iterable[str] | None = None) -> dict[str, Any]:
-    """Reads a scene directory: ``{"scene": Scene, "metadata": dict, "events": list}`` plus, per
-    pass in ``passes`` (None = every pass written), an array (F, *PassSpec.shape) of its documented
-    dtype. Only the requested passes are decoded."""
+def find_scenes(root: Path) -> list[Path]:
+    """``[root]`` if ``root`` is a complete scene directory, else the complete scene directories
+    directly inside ``root`` (a job directory), sorted by name; unfinished ones are skipped."""
+    root = Path(root)
+    if is_complete(root):
+        return [root]
+    if not root.is_dir():
+        raise OutputError(f"{root}: no such scene or job directory")
+    scenes = sorted(p for p in root.iterdir() if is_complete(p))
+    if not scenes:
+        raise OutputError(f"{root}: no complete scene directory in it; render one with 'scenesim render'")
+    return scenes
+
+
+def load_point_tracks(path: Path, frames: int) -> dict[str, np.ndarray] | None:
+    """The arrays of ``point_tracks.npz`` in scene directory ``path`` (a scene of ``frames`` frames),
+    checked against ``POINT_TRACK_FIELDS``, or None when the scene has no point tracks."""
+    file = Path(path) / POINT_TRACKS_FILE
+    if not file.is_file():
+        return None
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except Exception as e:  # any failure of the zip or array decoder means a damaged file
+        raise OutputError(f"{file}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
+    return _check_point_tracks(arrays, frames, str(file))
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """``metadata.json`` of the complete scene directory ``path``, after checking the directory is
+    complete and of a supported format version (the cheap way to index many scenes)."""
     path = Path(path)
     if path.name.endswith(PARTIAL_SUFFIX):
         raise OutputError(f"{path}: an unfinished scene ({PARTIAL_SUFFIX}); render it again")
@@ -188,22 +275,38 @@ def load_scene(path: Path, passes: Iterable[str] | None = None) -> dict[str, Any
     if version not in SUPPORTED_FORMAT_VERSIONS:
         raise OutputError(f"{path}: format_version {version!r}, supported: "
                           f"{', '.join(SUPPORTED_FORMAT_VERSIONS)}")
+    return metadata
+
+
+def load_scene(path: Path, passes: Iterable[str] | None = None,
+               frames: Iterable[int] | None = None) -> dict[str, Any]:
+    """Reads a scene directory: ``{"scene": Scene, "metadata": dict, "events": list}``, plus
+    ``"point_tracks"`` (a dict of ``POINT_TRACK_FIELDS`` arrays) when the scene has them, plus, per
+    pass in ``passes`` (None = every pass written), an array (T, *PassSpec.shape) of its documented
+    dtype over ``frames`` (frame indices, None = all F frames, T = how many). Only the requested
+    passes and frames are decoded."""
+    path = Path(path)
+    metadata = read_metadata(path)
     scene = Scene.from_json((path / "scene.json").read_text())
     available = metadata.get("passes", [])
     wanted = list(available if passes is None else passes)
     for name in wanted:
         if name not in available:
             raise OutputError(f"pass {name!r}: not in {path.name}; available: {', '.join(available)}")
+    times = list(range(scene.frames) if frames is None else frames)
+    for t in times:
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < scene.frames:
+            raise OutputError(f"frames: got {t!r}, expected frame indices in [0, {scene.frames - 1}]")
     out: dict[str, Any] = {"scene": scene, "metadata": metadata,
                            "events": _read_json(path / "events.json")}
+    tracks = load_point_tracks(path, scene.frames)
+    if tracks is not None:
+        out["point_tracks"] = tracks
     width, height = scene.resolution
     for name in wanted:
         spec = PASSES[name]
-        stack = np.empty((scene.frames, *spec.shape(height, width)), dtype=spec.dtype)
-        for t in range(scene.frames):
-            file = path / spec.filename(t)
-            if not file.is_file():
-                raise OutputError(f"{file}: missing; the scene directory is damaged, render it again")
-            stack[t] = _decode(spec, file, stack.shape[1:])
+        stack = np.empty((len(times), *spec.shape(height, width)), dtype=spec.dtype)
+        for i, t in enumerate(times):
+            stack[i] = read_pass(path, name, int(t), scene.resolution)
         out[name] = stack
     return out

@@ -18,6 +18,7 @@ from sim.annotate import boxes_3d, instance_ids
 from sim.assets import volume
 from sim.errors import OutputError
 from sim.format import CONVENTIONS, FORMAT_VERSION
+from sim.library import get_asset
 from sim.scene import Scene, SceneObject
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
@@ -68,7 +69,8 @@ def _object(scene: Scene, trajectory: Trajectory, i: int, obj2world: np.ndarray)
     """Description and per-frame pose of ``scene.objects[i]``; ``obj2world`` is (F, N, 4, 4)."""
     obj = scene.objects[i]
     return {
-        "name": obj.name, "object_index": i, "asset": obj.asset, "scale": obj.scale,
+        "name": obj.name, "object_index": i, "asset": obj.asset,
+        "category": get_asset(obj.asset).category, "scale": obj.scale,
         "material": {"color": obj.material.color, "roughness": obj.material.roughness,
                      "metallic": obj.material.metallic},
         "mass": resolved_mass(obj), "friction": obj.friction, "restitution": obj.restitution,

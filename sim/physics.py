@@ -1,9 +1,10 @@
 """Rigid-body simulation of a ``Scene`` with PyBullet (DESIGN §1): Scene -> ``Trajectory``.
 
 One headless PyBullet client per call, disconnected whatever happens. The engine steps at
-``1 / scene.step_rate`` s with no sub-stepping, no damping and Kubric's settings against sticky
-contacts (FACTS.md). Frame t is the state at t / frame_rate s: frame 0 is the state after spawn
-placement, before any step, and ``steps_per_frame`` steps separate consecutive frames.
+``1 / scene.step_rate`` s with no sub-stepping, no damping (except in ``settle``) and Kubric's
+settings against sticky contacts (FACTS.md). Frame t is the state at t / frame_rate s: frame 0 is
+the state after spawn placement, before any step, and ``steps_per_frame`` steps separate
+consecutive frames.
 
 Conventions: world metres, +Z up; quaternions (w, x, y, z) everywhere except at the PyBullet
 boundary (x, y, z, w), converted only by ``to_pybullet_quat`` / ``from_pybullet_quat``.
@@ -13,15 +14,18 @@ friction and the restitution of two touching objects by multiplying them.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import combinations
 
 import numpy as np
 
-from sim.assets import volume
+from sim.assets import validate_assets, volume
 from sim.console import quiet_output
 from sim.errors import PlacementError, SimulationError
+from sim.library import get_asset
 from sim.scene import Scene, SceneObject
 from sim.trajectory import CollisionEvent, Trajectory
 
@@ -46,7 +50,14 @@ ENGINE_PARAMETERS = {
 }
 """PyBullet engine settings besides the time step (Kubric's, against sticky contacts)."""
 
-_GEOMETRY = {"cube": p.GEOM_BOX, "sphere": p.GEOM_SPHERE, "cylinder": p.GEOM_CYLINDER}
+SETTLE_DAMPING = 0.9
+"""``settle``: fraction of linear and angular velocity lost per second (Bullet's damping)."""
+SETTLE_SPEED = 0.01
+SETTLE_SPIN = 0.05
+SETTLE_HOLD_FRAMES = 6
+"""``settle`` stops once every dynamic object is below ``SETTLE_SPEED`` (m/s) and ``SETTLE_SPIN``
+(rad/s) at this many consecutive frame boundaries."""
+SETTLE_MAX_SECONDS = 10.0
 
 # Fields of a PyBullet contact point tuple (getContactPoints / getClosestPoints).
 _BODY_A, _BODY_B, _POS_ON_A, _POS_ON_B, _NORMAL_ON_B, _DISTANCE, _NORMAL_FORCE = 1, 2, 5, 6, 7, 8, 9
@@ -79,10 +90,81 @@ def simulate(scene: Scene, progress: Callable[[int], None] | None = None) -> Tra
     Returns every object's pose and velocities per frame (float64, see ``Trajectory``; quaternions
     are unit but keep PyBullet's sign, so they vary continuously) and the collision events in
     (frame, a, b) order. The same scene gives bit-identical results.
-    Raises ``PlacementError`` when objects overlap or a spawn region has no free spot,
-    ``SimulationError`` when PyBullet fails or the simulation diverges.
+    Raises ``AssetError`` or ``SceneValidationError`` for an asset that cannot be loaded or scaled
+    (``sim.assets.validate_assets``), ``PlacementError`` when objects overlap or a spawn region has
+    no free spot, ``SimulationError`` when PyBullet fails or the simulation diverges.
     """
-    client = BulletClient(connection_mode=p.DIRECT)  # on failure its id is -1, not an exception
+    with _session(scene) as (client, bodies):
+        return _run(client, scene, bodies, progress)
+
+
+def settle(scene: Scene, max_seconds: float = SETTLE_MAX_SECONDS) -> Scene:
+    """The scene with its objects where they come to rest: placed as by ``simulate`` (spawn
+    regions filled), then stepped at ``step_rate`` with every dynamic object's linear and angular
+    velocity damped by ``SETTLE_DAMPING`` until, over ``SETTLE_HOLD_FRAMES`` consecutive frames
+    (1 / frame_rate s each), every dynamic object's mean speed stays below ``SETTLE_SPEED`` m/s and
+    its mean turn rate below ``SETTLE_SPIN`` rad/s (displacements between frame boundaries, not
+    instantaneous velocities: with Kubric's zero restitution threshold a resting object keeps
+    micro-bouncing at up to g / step_rate m/s in place). Returns a copy of ``scene`` whose objects
+    have their rest ``position`` and unit ``quaternion``, no ``spawn_region`` and zero velocities
+    (other fields unchanged). Deterministic. Raises ``SimulationError`` if the objects are still
+    moving after ``max_seconds`` of simulated time, and what ``simulate`` raises."""
+    with _session(scene) as (client, bodies):
+        for body in bodies:
+            client.changeDynamics(body, -1, linearDamping=SETTLE_DAMPING, angularDamping=SETTLE_DAMPING)
+        dynamic = [b for b, obj in zip(bodies, scene.objects, strict=True) if not obj.static]
+
+        def poses() -> tuple[np.ndarray, np.ndarray]:
+            states = [client.getBasePositionAndOrientation(b) for b in dynamic]
+            return (np.array([s[0] for s in states]).reshape(-1, 3),
+                    np.array([s[1] for s in states]).reshape(-1, 4))
+
+        quiet, steps, last = 0, 0, poses()
+        while quiet < SETTLE_HOLD_FRAMES:
+            if steps > max_seconds * scene.step_rate:
+                raise SimulationError(f"physics: objects still moving after {max_seconds} s of settling; "
+                                      "give them more room or fewer objects")
+            for _ in range(scene.steps_per_frame):
+                client.stepSimulation()
+            steps += scene.steps_per_frame
+            now = poses()
+            speed = np.linalg.norm(now[0] - last[0], axis=1) * scene.frame_rate
+            spin = 2 * np.arccos(np.clip(np.abs((now[1] * last[1]).sum(axis=1)), 0, 1)) * scene.frame_rate
+            quiet = quiet + 1 if (speed < SETTLE_SPEED).all() and (spin < SETTLE_SPIN).all() else 0
+            last = now
+        return _posed(client, scene, bodies, at_rest=True)
+
+
+def place(scene: Scene) -> Scene:
+    """The scene with every ``spawn_region`` resolved: each such object moved to the position
+    ``simulate`` would give it (uniform in its region, overlapping nothing; PyBullet contact
+    queries on the real collision shapes) and its ``spawn_region`` set to None; other fields
+    unchanged. Raises what ``simulate`` raises before stepping (``PlacementError``, …)."""
+    with _session(scene) as (client, bodies):
+        return _posed(client, scene, bodies, at_rest=False)
+
+
+def _posed(client: BulletClient, scene: Scene, bodies: list[int], at_rest: bool) -> Scene:
+    """A copy of ``scene`` with each object at its body's current pose (unit quaternion) and no
+    spawn region; with zero velocities if ``at_rest``."""
+    objects = []
+    for body, obj in zip(bodies, scene.objects, strict=True):
+        position, q_xyzw = client.getBasePositionAndOrientation(body)
+        q = np.array(from_pybullet_quat(q_xyzw))
+        motion = {"velocity": (0.0, 0.0, 0.0), "angular_velocity": (0.0, 0.0, 0.0)} if at_rest else {}
+        objects.append(dataclasses.replace(
+            obj, position=tuple(float(v) for v in position),
+            quaternion=tuple(float(v) for v in q / np.linalg.norm(q)), spawn_region=None, **motion))
+    return dataclasses.replace(scene, objects=tuple(objects))
+
+
+@contextlib.contextmanager
+def _session(scene: Scene) -> Iterator[tuple[BulletClient, list[int]]]:
+    """A PyBullet client holding the scene's bodies, placed (``_place``); PyBullet errors become
+    ``SimulationError``; the client is disconnected whatever happens."""
+    validate_assets(scene)
+    with quiet_output(None):  # connecting prints "argv[0]=" to the console
+        client = BulletClient(connection_mode=p.DIRECT)  # on failure its id is -1, not an exception
     if not client.getConnectionInfo()["isConnected"]:
         raise SimulationError("physics: could not start a PyBullet DIRECT client; free memory or run "
                             "fewer simulations at once")
@@ -90,7 +172,7 @@ def simulate(scene: Scene, progress: Callable[[int], None] | None = None) -> Tra
         _configure(client, scene)
         bodies = [_create_body(client, obj) for obj in scene.objects]
         _place(client, scene, bodies, np.random.default_rng(scene.seed))
-        return _run(client, scene, bodies, progress)
+        yield client, bodies
     except p.error as e:
         raise SimulationError(f"physics: PyBullet failed: {e}") from None
     finally:
@@ -102,12 +184,33 @@ def _configure(client: BulletClient, scene: Scene) -> None:
     client.setPhysicsEngineParameter(fixedTimeStep=1.0 / scene.step_rate, **ENGINE_PARAMETERS)
 
 
+def _collision_shape(client: BulletClient, obj: SceneObject) -> int:
+    """The PyBullet collision shape of ``obj``'s asset (``AssetInfo.collision_kind``) scaled by
+    ``obj.scale`` into metres: an analytic box, sphere or cylinder (axis z) at its scaled centre, or
+    the cached convex-parts OBJ (one convex hull per ``o`` group) with ``meshScale``. The body's
+    centre of mass is the canonical origin (the centre of the visual bounding box)."""
+    info = get_asset(obj.asset)
+    scale = np.asarray(obj.scale)
+    half = (np.asarray(info.collision_half_extents) * scale).tolist()
+    frame = {"collisionFramePosition": (np.asarray(info.collision_center) * scale).tolist()}
+    kind = info.collision_kind
+    try:
+        if kind == "box":
+            return client.createCollisionShape(p.GEOM_BOX, halfExtents=half, **frame)
+        if kind == "sphere":
+            return client.createCollisionShape(p.GEOM_SPHERE, radius=half[0], **frame)
+        if kind == "cylinder":
+            return client.createCollisionShape(p.GEOM_CYLINDER, radius=half[0], height=2.0 * half[2], **frame)
+        return client.createCollisionShape(p.GEOM_MESH, fileName=info.collision_path, meshScale=obj.scale)
+    except p.error:
+        raise SimulationError(f"physics: PyBullet could not make the {kind} collision shape of object "
+                              f"{obj.name!r} (asset {obj.asset}); delete the asset cache "
+                              "(sim.library.cache_dir()) and retry") from None
+
+
 def _create_body(client: BulletClient, obj: SceneObject) -> int:
     """Adds ``obj`` at its initial pose and velocity; returns the PyBullet body id."""
-    sx, _, sz = obj.scale
-    size = {"cube": {"halfExtents": obj.scale}, "sphere": {"radius": sx},
-            "cylinder": {"radius": sx, "height": 2.0 * sz}}[obj.shape]
-    shape = client.createCollisionShape(_GEOMETRY[obj.shape], **size)
+    shape = _collision_shape(client, obj)
     body = client.createMultiBody(baseMass=object_mass(obj), baseCollisionShapeIndex=shape,
                                   basePosition=obj.position,
                                   baseOrientation=to_pybullet_quat(obj.quaternion))

@@ -1,7 +1,9 @@
 """One scene through every stage: simulate -> render -> annotate -> write (DESIGN §1).
 
 Frames stream through: the renderer yields one frame at a time and only three frames (t−1, t, t+1,
-for backward and forward flow) are held in memory, whatever the video length.
+for backward and forward flow) are held in memory, whatever the video length. Point tracks
+(``settings.point_tracks`` > 0) are sampled as frames stream and get their occlusion flags in a
+second pass over the written depth and segmentation, one frame at a time (``sim.tracks``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from sim.physics import simulate
 from sim.render import RenderedFrame, render
 from sim.scene import Scene
 from sim.settings import RenderSettings
+from sim.tracks import TrackSampler
 from sim.trajectory import Trajectory
 from sim.transforms import camera_to_world, intrinsics
 
-STAGES = ("physics_s", "build_s", "rgb_render_s", "gt_render_s", "decode_s", "annotate_s", "write_s")
+STAGES = ("physics_s", "build_s", "rgb_render_s", "gt_render_s", "decode_s", "annotate_s", "tracks_s",
+          "write_s")
 """Keys of ``SceneResult.timings``, seconds of wall time per stage."""
 
 
@@ -60,7 +64,15 @@ def run_scene(scene: Scene, settings: RenderSettings, out_dir: Path, name: str, 
     timings["physics_s"] = time.perf_counter() - t0
 
     with SceneWriter(Path(out_dir), name, overwrite=overwrite) as writer:
-        boxes, counts = _render_and_write(scene, trajectory, settings, writer, timings, log_path, on_frame)
+        tracker = TrackSampler(scene, trajectory, settings.point_tracks) if settings.point_tracks else None
+        boxes, counts = _render_and_write(scene, trajectory, settings, writer, timings, log_path, on_frame,
+                                          tracker)
+        if tracker is not None:
+            t0 = time.perf_counter()
+            written = (writer.read_frame(s, ("depth", "segmentation")) for s in range(scene.frames))
+            frames = ((f["depth"], f["segmentation"]) for f in written)
+            writer.write_point_tracks(tracker.finish(frames), scene.frames)
+            timings["tracks_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         metadata = build_metadata(scene, trajectory, settings, boxes_2d=boxes, visibility=counts,
                                   timings=timings)
@@ -71,8 +83,10 @@ def run_scene(scene: Scene, settings: RenderSettings, out_dir: Path, name: str, 
 
 def _render_and_write(scene: Scene, trajectory: Trajectory, settings: RenderSettings, writer: SceneWriter,
                       timings: dict[str, float], log_path: Path | None,
-                      on_frame: Callable[[int], None] | None) -> tuple[list, list]:
-    """Renders, annotates and writes every frame; returns per-frame 2D boxes and visibility."""
+                      on_frame: Callable[[int], None] | None,
+                      tracker: TrackSampler | None) -> tuple[list, list]:
+    """Renders, annotates and writes every frame (and shows it to ``tracker``); returns per-frame 2D
+    boxes and visibility."""
     K = intrinsics(scene.camera, scene.resolution)
     cam2world = camera_to_world(scene.camera, scene.frames)
     obj2world = trajectory.object_to_world()
@@ -100,6 +114,10 @@ def _render_and_write(scene: Scene, trajectory: Trajectory, settings: RenderSett
         boxes.append(annotate.boxes_2d(seg, n_inst))
         counts.append(annotate.visibility(seg, n_inst))
         t1 = time.perf_counter()
+        if tracker is not None:
+            tracker.observe(t, cur.depth, cur.object_index)
+            timings["tracks_s"] += time.perf_counter() - t1
+            t1 = time.perf_counter()
         writer.write_frame(t, passes)
         timings["annotate_s"] += t1 - t0
         timings["write_s"] += time.perf_counter() - t1

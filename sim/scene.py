@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,12 +23,18 @@ from sim.errors import SceneValidationError
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 
-PRIMITIVES = ("cube", "sphere", "cylinder")
-"""Primitive shapes; each spans [-1, 1]^3 in its own frame before ``scale`` (a cube of edge 2,
-a sphere of radius 1, a cylinder of radius 1 and height 2 along its local z)."""
+PRIMITIVES = ("cube", "sphere", "cylinder", "cone", "capsule", "torus", "gear", "torus_knot")
+"""Procedural shapes (``primitive:<shape>``, the same list as ``sim.library.procedural.SHAPES``);
+each fits [-1, 1]^3 in its own frame before ``scale`` and touches ±1 on its longest axis (a cube of
+edge 2, a sphere of radius 1, a cylinder of radius 1 and height 2 along its local z, …)."""
+
+FILE_SUFFIXES = (".urdf", ".obj", ".glb", ".gltf", ".stl")
+"""File types of ``file:`` assets."""
 
 LIGHT_KINDS = ("sun", "point", "area")
-BACKGROUND_KINDS = ("color",)
+BACKGROUND_KINDS = ("color", "sky", "hdri")
+ENVIRONMENT_SUFFIXES = (".exr", ".hdr", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+"""File types of ``hdri`` backgrounds (equirectangular environment images)."""
 MAX_RESOLUTION = 8192
 MAX_FRAMES = 100_000
 
@@ -64,6 +71,17 @@ def _check_color(name: str, value: Any) -> Vec3:
     return color  # type: ignore[return-value]
 
 
+def _check_asset(asset: Any) -> str:
+    """Checks the form of an asset id (no file is read); returns the part after the source."""
+    source, sep, name = asset.partition(":") if isinstance(asset, str) else ("", "", "")
+    ok = {"primitive": name in PRIMITIVES, "pybullet": bool(name.strip("/")),
+          "file": os.path.isabs(name) and name.lower().endswith(FILE_SUFFIXES)}.get(source, False)
+    if not (sep and ok):
+        _fail("asset", asset, f"primitive:<shape> ({', '.join(PRIMITIVES)}), pybullet:<name> or "
+              f"file:/absolute/path ({', '.join(FILE_SUFFIXES)})")
+    return name
+
+
 def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
@@ -86,9 +104,14 @@ class Material:
 class SceneObject:
     """One rigid object.
 
-    ``asset``: ``"primitive:cube" | "primitive:sphere" | "primitive:cylinder"``.
-    ``scale``: per-axis factor on the canonical shape (see ``PRIMITIVES``), so a cube of scale
-    (s, s, s) has edge 2s metres; spheres need equal factors, cylinders equal x and y.
+    ``asset``: an asset id of ``sim.library``: ``primitive:<shape>`` (see ``PRIMITIVES``),
+    ``pybullet:<name>`` (e.g. ``pybullet:duck``, ``pybullet:random_urdfs/042``) or
+    ``file:/absolute/path`` to a ``.urdf``, ``.obj``, ``.glb``, ``.gltf`` or ``.stl`` file. Only the id's
+    form is checked here; ``sim.assets.validate_assets`` loads the files before simulating.
+    ``scale``: per-axis factor (metres per canonical unit) on the asset's canonical shape, which
+    fits [-1, 1]^3 (largest side 2), so a cube of scale (s, s, s) has edge 2s metres; an asset
+    whose collision shape is a sphere needs equal factors, a cylinder equal x and y (checked here
+    for ``primitive:sphere`` and ``primitive:cylinder``, for other assets by ``validate_assets``).
     ``position`` (m) and ``quaternion`` (w, x, y, z) give the initial object-to-world pose;
     ``velocity`` (m/s) and ``angular_velocity`` (rad/s, world axes) the initial motion.
     ``mass`` in kg, or None for ``density`` (kg/m³) × volume. ``static`` objects never move.
@@ -117,9 +140,7 @@ class SceneObject:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             _fail("name", self.name, "a non-empty string")
-        source, _, shape = self.asset.partition(":") if isinstance(self.asset, str) else ("", "", "")
-        if source != "primitive" or shape not in PRIMITIVES:
-            _fail("asset", self.asset, "one of " + ", ".join(f"primitive:{p}" for p in PRIMITIVES))
+        shape = _check_asset(self.asset)
         scale = _check_vec("scale", self.scale, 3)
         if not all(s > 0 for s in scale):
             _fail("scale", self.scale, "positive factors")
@@ -160,7 +181,8 @@ class SceneObject:
 
     @property
     def shape(self) -> str:
-        """The primitive shape name (``cube``, ``sphere`` or ``cylinder``)."""
+        """The asset id without its source: the primitive shape name (``cube``, ``torus``, …), the
+        pybullet_data name or the file path."""
         return self.asset.partition(":")[2]
 
 
@@ -168,7 +190,9 @@ class SceneObject:
 class Camera:
     """Pinhole camera looking from ``positions`` at ``look_at`` with +Z as up.
 
-    ``positions`` and ``look_at`` (m) hold one entry (fixed) or one per frame (a path).
+    ``positions`` and ``look_at`` (m) hold one entry (fixed) or one per frame (a path). A single
+    entry may move instead at a constant ``velocity`` / ``look_at_velocity`` (m per frame): at frame
+    t it is the entry + t × velocity, a straight line whatever the number of frames rendered.
     Intrinsics: ``focal_length_mm`` over ``sensor_width_mm`` across the image width; square pixels
     and the principal point at the image centre (see ``sim.transforms.intrinsics``).
     """
@@ -177,26 +201,36 @@ class Camera:
     sensor_width_mm: float = 32.0
     positions: tuple[Vec3, ...] = ((7.5, -7.5, 5.5),)
     look_at: tuple[Vec3, ...] = ((0.0, 0.0, 0.0),)
+    velocity: Vec3 = (0.0, 0.0, 0.0)
+    look_at_velocity: Vec3 = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         _check_range("focal_length_mm", self.focal_length_mm, 0.0, 10000.0, lo_open=True)
         _check_range("sensor_width_mm", self.sensor_width_mm, 0.0, 1000.0, lo_open=True)
-        for name in ("positions", "look_at"):
+        for name, rate in (("positions", "velocity"), ("look_at", "look_at_velocity")):
             seq = getattr(self, name)
             if not isinstance(seq, (tuple, list)) or len(seq) == 0:
                 _fail(name, seq, "a non-empty list of 3-vectors")
             _set(self, name, tuple(_check_vec(f"{name}[{i}]", v, 3) for i, v in enumerate(seq)))
+            _set(self, rate, _check_vec(rate, getattr(self, rate), 3))
+            if any(getattr(self, rate)) and len(seq) > 1:
+                _fail(rate, getattr(self, rate), f"(0, 0, 0) when {name} has one entry per frame")
         for i in range(max(len(self.positions), len(self.look_at))):
-            p = self.positions[min(i, len(self.positions) - 1)]
-            t = self.look_at[min(i, len(self.look_at) - 1)]
-            if math.dist(p, t) < 1e-9:
-                _fail(f"look_at[{i}]", t, "a point different from the camera position")
+            if math.dist(self.position_at(i), self.look_at_at(i)) < 1e-9:
+                _fail(f"look_at[{i}]", self.look_at_at(i), "a point different from the camera position")
 
     def position_at(self, frame: int) -> Vec3:
-        return self.positions[frame if len(self.positions) > 1 else 0]
+        return _path_point(self.positions, self.velocity, frame)
 
     def look_at_at(self, frame: int) -> Vec3:
-        return self.look_at[frame if len(self.look_at) > 1 else 0]
+        return _path_point(self.look_at, self.look_at_velocity, frame)
+
+
+def _path_point(points: tuple[Vec3, ...], velocity: Vec3, frame: int) -> Vec3:
+    """Entry ``frame`` of a per-frame path, or the single entry moved by ``frame`` × velocity."""
+    if len(points) > 1:
+        return points[frame]
+    return tuple(p + frame * v for p, v in zip(points[0], velocity, strict=True))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -226,18 +260,47 @@ class Light:
 
 @dataclass(frozen=True)
 class Background:
-    """What the camera sees where no object is, and the ambient light it casts.
-    ``kind``: ``color`` (uniform ``color``, linear RGB, emission ``strength``)."""
+    """What the camera sees where no object is (segmentation 0, depth +inf there), and the light it
+    casts on the scene, scaled by ``strength``. ``kind``:
 
-    kind: Literal["color"] = "color"
+    - ``color``: a uniform ``color`` (linear RGB).
+    - ``sky``: Blender's procedural sky (Sky Texture, multiple-scattering model) with the sun
+      ``sun_elevation`` rad above the horizon at azimuth ``rotation`` rad (counter-clockwise from
+      +x); ``strength`` 1 is the physical daylight (irradiance ~1000 W/m²), far brighter than a
+      sun ``Light`` of intensity 3: use ~0.003–0.01 with such lights' exposure.
+    - ``hdri``: the equirectangular environment image at ``path`` (absolute; .exr, .hdr or an 8-bit
+      image), turned by ``rotation`` rad about +z. Unturned, the image's centre column faces +x and
+      its columns run clockwise seen from above (Blender's convention); the top row is the zenith.
+
+    A field a kind does not use must keep its default (``color`` for sky and hdri, ``path`` for
+    color and sky, ``sun_elevation`` for color and hdri, ``rotation`` for color).
+    """
+
+    kind: Literal["color", "sky", "hdri"] = "color"
     color: Vec3 = (0.05, 0.05, 0.05)
     strength: float = 1.0
+    path: str | None = None
+    rotation: float = 0.0
+    sun_elevation: float = 0.5
 
     def __post_init__(self) -> None:
         if self.kind not in BACKGROUND_KINDS:
             _fail("kind", self.kind, "one of " + ", ".join(BACKGROUND_KINDS))
         _set(self, "color", _check_color("color", self.color))
         _check_range("strength", self.strength, 0.0, 1e4)
+        _check_range("rotation", self.rotation, -2 * math.pi, 2 * math.pi)
+        _check_range("sun_elevation", self.sun_elevation, -math.pi / 2, math.pi / 2)
+        if self.kind == "hdri":
+            if (not isinstance(self.path, str) or not os.path.isabs(self.path)
+                    or not self.path.lower().endswith(ENVIRONMENT_SUFFIXES)):
+                _fail("path", self.path, "an absolute path to an environment image ("
+                      + ", ".join(ENVIRONMENT_SUFFIXES) + ") for kind hdri")
+        used = {"color": ("color",), "sky": ("rotation", "sun_elevation"),
+                "hdri": ("path", "rotation")}[self.kind]
+        for f in dataclasses.fields(self):
+            if f.name not in ("kind", "strength", *used) and getattr(self, f.name) != f.default:
+                _fail(f.name, getattr(self, f.name), f"the default {f.default!r}: kind {self.kind} does "
+                      "not use it")
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,19 @@ from typing import Any
 
 from sim.errors import SceneValidationError
 
+MAX_POINT_TRACKS = 1_000_000
+
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Cycles settings for the RGB image; ground truth is always rendered exactly (1 sample at
-    pixel centres) whatever these are.
+    """Cycles settings for the RGB image, plus optional outputs; ground truth is always rendered
+    exactly (1 sample at pixel centres) whatever these are.
 
     samples: samples per pixel (1–65536). denoise: OpenImageDenoise on the RGB image.
     adaptive_threshold: Cycles' adaptive-sampling noise threshold, 0 = off (fixed samples).
     max_bounces: total light bounces (0–128). threads: Cycles CPU threads, 0 = all cores.
     rgb: render the RGB image at all (False = ground truth only).
+    point_tracks: number of long-range point tracks per scene (``sim.tracks``), 0 = none.
     """
 
     samples: int = 64
@@ -25,9 +28,11 @@ class RenderSettings:
     max_bounces: int = 4
     threads: int = 0
     rgb: bool = True
+    point_tracks: int = 0
 
     def __post_init__(self) -> None:
         checks = (("samples", 1, 65536, int), ("max_bounces", 0, 128, int), ("threads", 0, 1024, int),
+                  ("point_tracks", 0, MAX_POINT_TRACKS, int),
                   ("adaptive_threshold", 0.0, 1.0, (int, float)))
         for name, lo, hi, kind in checks:
             v = getattr(self, name)

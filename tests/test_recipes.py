@@ -29,7 +29,7 @@ def test_movi_a_objects_do_not_overlap_and_are_thrown():
         objs = scene.instances
         for a, b in itertools.combinations(objs, 2):
             gap = np.linalg.norm(np.subtract(a.position, b.position))
-            assert gap >= bounding_radius(a.shape, a.scale) + bounding_radius(b.shape, b.scale)
+            assert gap >= bounding_radius(a.asset, a.scale) + bounding_radius(b.asset, b.scale)
         for o in objs:
             assert o.position[2] - o.scale[2] >= 0.5 - 1e-9  # above the floor
         assert any(np.linalg.norm(o.velocity) > 0.1 for o in objs)

@@ -1,8 +1,12 @@
 """Builds Blender data from a ``Scene``: shapes, materials, lights, world, camera and per-frame poses
 (imports bpy).
 
-Geometry and its deviation from the exact primitives the physics simulates (canonical frame, before
-``SceneObject.scale``):
+Geometry (canonical frame, before ``SceneObject.scale``): every asset but three is the canonical
+visual OBJ of ``sim.library`` (``AssetInfo.visual_path``), imported once per asset and shared by its
+objects, shaded smooth with edges sharper than ``SMOOTH_ANGLE_RAD`` kept sharp unless the file has
+its own normals; an asset with an image texture (``AssetInfo.texture_path``) gets it, through the
+mesh's UVs, as base colour times the material's ``color``. The analytic primitives are built
+exactly instead (and their deviation from the shapes the physics simulates is):
 
 - cube: 8 vertices, 6 flat quads: exact.
 - sphere: one point of radius 1 made by a geometry-nodes "Mesh to Points" modifier; Cycles
@@ -22,11 +26,14 @@ import bpy
 import mathutils
 import numpy as np
 
-from sim.assets import canonical_bounds
+from sim.errors import RenderError
+from sim.library import AssetInfo, get_asset
 from sim.scene import Background, Camera, Light, SceneObject
 from sim.transforms import look_at_rotation
 
 CYLINDER_SEGMENTS = 256
+SMOOTH_ANGLE_RAD = np.radians(30.0)
+"""Imported meshes without normals: edges between faces at a larger angle stay sharp."""
 OBJECT_COORDINATES_AOV = "object_coordinates"
 """Name of the colour AOV every material writes its normalised object coordinate into."""
 
@@ -89,20 +96,50 @@ def _sphere_node_group() -> bpy.types.NodeTree:
     return group
 
 
-def _material(obj: SceneObject) -> bpy.types.Material:
-    """Principled BSDF (colour, roughness, metallic) plus an AOV output of the object coordinate
-    normalised by the canonical bounds: (p − lo) / (hi − lo) as p · 1/(hi − lo) + (−lo/(hi − lo))."""
+def _imported_mesh(info: AssetInfo) -> bpy.types.Mesh:
+    """The mesh of the asset's canonical visual OBJ (already Z-up: imported with +Y forward, +Z up,
+    so coordinates are kept), shaded smooth with sharp edges by ``SMOOTH_ANGLE_RAD`` unless the
+    file has normals. The importer's object is removed; only its mesh is kept."""
+    before = set(bpy.data.objects)
+    bpy.ops.wm.obj_import(filepath=info.visual_path, forward_axis="Y", up_axis="Z")
+    new = [o for o in bpy.data.objects if o not in before]
+    if len(new) != 1 or new[0].type != "MESH":
+        raise RenderError(f"asset {info.id}: importing {info.visual_path} gave {len(new)} objects, expected "
+                          "one mesh; delete the asset cache (sim.library.cache_dir()) and retry")
+    mesh = new[0].data
+    bpy.data.objects.remove(new[0])
+    mesh.materials.clear()
+    if not mesh.has_custom_normals:
+        mesh.shade_smooth()
+        mesh.set_sharp_from_angle(angle=SMOOTH_ANGLE_RAD)
+    return mesh
+
+
+def _material(obj: SceneObject, info: AssetInfo) -> bpy.types.Material:
+    """Principled BSDF (base colour, roughness, metallic) plus an AOV output of the object coordinate
+    normalised by the canonical bounds: (p − lo) / (hi − lo) as p · 1/(hi − lo) + (−lo/(hi − lo)).
+    The base colour is ``obj.material.color``, times the asset's image texture (sampled with the
+    mesh's UVs) if it has one."""
     mat = bpy.data.materials.new(obj.name)
     tree = mat.node_tree  # new materials come with a node tree in Blender 5 (use_nodes is deprecated)
     tree.nodes.clear()
     bsdf = tree.nodes.new("ShaderNodeBsdfPrincipled")
     bsdf.inputs["Base Color"].default_value = (*obj.material.color, 1.0)
+    if info.texture_path is not None:
+        texture = tree.nodes.new("ShaderNodeTexImage")
+        texture.image = bpy.data.images.load(info.texture_path, check_existing=True)
+        tint = tree.nodes.new("ShaderNodeMix")
+        tint.data_type, tint.blend_type = "RGBA", "MULTIPLY"
+        tint.inputs["Factor"].default_value = 1.0
+        tint.inputs["B"].default_value = (*obj.material.color, 1.0)
+        tree.links.new(texture.outputs["Color"], tint.inputs["A"])
+        tree.links.new(tint.outputs["Result"], bsdf.inputs["Base Color"])
     bsdf.inputs["Roughness"].default_value = obj.material.roughness
     bsdf.inputs["Metallic"].default_value = obj.material.metallic
     out = tree.nodes.new("ShaderNodeOutputMaterial")
     tree.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
 
-    lo, hi = canonical_bounds(obj.asset)
+    lo, hi = (np.array(b) for b in info.bounds)
     coords = tree.nodes.new("ShaderNodeTexCoord")
     normalise = tree.nodes.new("ShaderNodeVectorMath")
     normalise.operation = "MULTIPLY_ADD"
@@ -118,21 +155,24 @@ def _material(obj: SceneObject) -> bpy.types.Material:
 def add_objects(objects: tuple[SceneObject, ...], collection: bpy.types.Collection) -> list[bpy.types.Object]:
     """One Blender object per scene object, in scene order, with ``pass_index`` = scene index + 1 and
     ``scale`` = ``SceneObject.scale`` (so "Object" texture coordinates stay canonical). Objects of one
-    shape share a mesh; each has its own material."""
-    makers = {"cube": _cube_mesh, "cylinder": _cylinder_mesh, "sphere": _point_mesh}
+    asset share a mesh; each has its own material."""
+    makers = {"primitive:cube": _cube_mesh, "primitive:cylinder": _cylinder_mesh,
+              "primitive:sphere": _point_mesh}
     meshes: dict[str, bpy.types.Mesh] = {}
     sphere_group = None
     out = []
     for k, obj in enumerate(objects):
-        if obj.shape not in meshes:
-            meshes[obj.shape] = makers[obj.shape]()
-            meshes[obj.shape].materials.append(None)
-        b_obj = bpy.data.objects.new(obj.name, meshes[obj.shape])
+        info = get_asset(obj.asset)
+        if obj.asset not in meshes:
+            maker = makers.get(obj.asset)
+            meshes[obj.asset] = maker() if maker is not None else _imported_mesh(info)
+            meshes[obj.asset].materials.append(None)
+        b_obj = bpy.data.objects.new(obj.name, meshes[obj.asset])
         collection.objects.link(b_obj)
-        mat = _material(obj)
+        mat = _material(obj, info)
         b_obj.material_slots[0].link = "OBJECT"
         b_obj.material_slots[0].material = mat
-        if obj.shape == "sphere":
+        if obj.asset == "primitive:sphere":
             sphere_group = sphere_group or _sphere_node_group()
             modifier = b_obj.modifiers.new("sphere_points", "NODES")
             modifier.node_group = sphere_group
@@ -197,13 +237,33 @@ def add_lights(lights: tuple[Light, ...], collection: bpy.types.Collection) -> N
 
 
 def make_world(background: Background) -> bpy.types.World:
-    """A world of uniform ``background.color`` (linear RGB) emitting with ``background.strength``."""
+    """The world seen where no object is and lighting the scene, emitting with
+    ``background.strength``: a uniform ``color`` (linear RGB), Blender's sky texture (multiple
+    scattering; sun ``sun_elevation`` rad above the horizon at azimuth ``rotation`` rad from +x,
+    counter-clockwise), or the environment image ``path`` (equirectangular) turned by ``rotation``
+    rad about +z."""
     world = bpy.data.worlds.new("background")
     tree = world.node_tree
     tree.nodes.clear()
     node = tree.nodes.new("ShaderNodeBackground")
-    node.inputs["Color"].default_value = (*background.color, 1.0)
     node.inputs["Strength"].default_value = background.strength
+    if background.kind == "color":
+        node.inputs["Color"].default_value = (*background.color, 1.0)
+    elif background.kind == "sky":
+        sky = tree.nodes.new("ShaderNodeTexSky")
+        sky.sky_type = "MULTIPLE_SCATTERING"
+        sky.sun_elevation = background.sun_elevation
+        sky.sun_rotation = np.pi / 2 - background.rotation  # Blender: clockwise from +y (measured)
+        tree.links.new(sky.outputs["Color"], node.inputs["Color"])
+    else:
+        env = tree.nodes.new("ShaderNodeTexEnvironment")
+        env.image = bpy.data.images.load(background.path, check_existing=True)
+        coords = tree.nodes.new("ShaderNodeTexCoord")
+        turn = tree.nodes.new("ShaderNodeMapping")  # looks up direction R_z(−rotation)·d
+        turn.inputs["Rotation"].default_value = (0.0, 0.0, -background.rotation)
+        tree.links.new(coords.outputs["Generated"], turn.inputs["Vector"])
+        tree.links.new(turn.outputs["Vector"], env.inputs["Vector"])
+        tree.links.new(env.outputs["Color"], node.inputs["Color"])
     out = tree.nodes.new("ShaderNodeOutputWorld")
     tree.links.new(node.outputs["Background"], out.inputs["Surface"])
     return world

@@ -1,0 +1,82 @@
+"""How a job is run: backend, workers, threads, retries, timeout, recycling. None of it changes a
+pixel (Cycles renders bit-identically with any thread count), so it may differ between a run and
+its resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sim.errors import SceneValidationError
+
+BACKENDS = ("local", "ray")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """backend: ``local`` (a pool of worker processes on this machine) or ``ray``.
+    workers: local pool processes; with Ray, the most scenes in flight (None: as many as the
+    cluster's CPUs allow). threads: Cycles threads per worker or Ray task (0: available cores //
+    workers locally, 1 per Ray task). retries: attempts after the first for a failing scene.
+    timeout_s: seconds a scene may take before its worker is killed (None: no limit).
+    recycle_after: scenes a worker renders before it is replaced by a fresh process.
+    max_memory_mb: resident memory (MiB) past which a local worker is replaced after its scene
+    (0: no limit). address: Ray cluster address (``auto``, ``HOST:PORT``, ``ray://HOST:10001``);
+    None starts a local Ray instance.
+    """
+
+    backend: str = "local"
+    workers: int | None = None
+    threads: int = 0
+    retries: int = 2
+    timeout_s: float | None = None
+    recycle_after: int = 200
+    max_memory_mb: int = 4096
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise SceneValidationError(f"--backend: got {self.backend!r}, expected one of "
+                                       f"{', '.join(BACKENDS)}")
+        checks = (("--workers", self.workers, 1, 1024), ("--threads", self.threads, 0, 1024),
+                  ("--retries", self.retries, 0, 100), ("--recycle-after", self.recycle_after, 1, 10**9),
+                  ("--max-memory", self.max_memory_mb, 0, 10**9))
+        for flag, value, lo, hi in checks:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not lo <= value <= hi):
+                raise SceneValidationError(f"{flag}: got {value!r}, expected an integer in [{lo}, {hi}]")
+        timeout = self.timeout_s
+        if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+            raise SceneValidationError(f"--timeout: got {self.timeout_s!r}, expected seconds > 0")
+        if self.address is not None and self.backend != "ray":
+            raise SceneValidationError("--address: only with --backend ray")
+
+    def check_backend(self) -> None:
+        """Refuses a backend whose package is missing, before any work starts."""
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise SceneValidationError("--backend ray: ray is not installed; pip install 'scenesim[ray]'")
+
+    @property
+    def local_workers(self) -> int:
+        """Processes of the local pool (1 unless set)."""
+        return self.workers or 1
+
+    def worker_threads(self) -> int:
+        """Cycles threads per worker: ``threads``, else 1 per Ray task and available cores // workers
+        (at least 1) per local worker."""
+        if self.threads:
+            return self.threads
+        return 1 if self.backend == "ray" else max(1, available_cores() // self.local_workers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,163 @@
+"""Training-data access to a job directory: ``SceneDataset`` (numpy) and ``TorchSceneDataset``.
+
+Both index the complete scenes of a job (or single scene) directory at construction, reading only
+``metadata.json`` per scene, and decode a sample's files when it is asked for: only the passes
+requested and only the frames of that sample. They hold no open files, so they pickle to
+``DataLoader`` worker processes.
+
+Modes (``mode``):
+- ``"clip"``: one sample per scene, all its F frames; each pass (F, H, W[, C]).
+- ``"pair"``: one sample per consecutive frame pair (t, t+1) of every scene, for flow training.
+  Passes of one frame are stacked (2, H, W[, C]) for t and t+1; the passes that already relate
+  the two frames are read once, shape (H, W[, C]): ``forward_flow``, ``forward_flow_valid`` and
+  ``forward_occluded`` at t (toward t+1), ``backward_*`` at t+1 (toward t).
+
+A numpy sample (dtypes as ``sim.format.PASSES``: rgba uint8, segmentation uint16, depth/normal/
+object_coordinates/flows float32, masks bool) holds, besides the passes:
+``scene`` str (directory name), ``frames`` int64 (T,) (the frames read; T = F or 2), ``K`` float32
+(3, 3) intrinsics in pixels, ``world_to_camera`` float32 (T, 4, 4) (OpenCV axes), and with
+``point_tracks=True`` (clip mode, scenes rendered with ``--point-tracks``) ``tracks`` float32
+(N, F, 2) pixels (x, y), ``tracks_occluded`` bool (N, F), ``query_frame`` int64 (N,).
+
+``TorchSceneDataset`` yields the same keys as tensors, images channels-first: rgba uint8
+(..., 4, H, W); normal, object_coordinates float32 (..., 3, H, W); flows float32 (..., 2, H, W);
+segmentation int64 (..., H, W) (torch has no full uint16 support); depth float32 (..., H, W); masks
+bool (..., H, W); the rest unchanged in layout. Needs torch (``pip install 'scenesim[torch]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.errors import OutputError
+from sim.format import PASSES
+from sim.io import find_scenes, load_point_tracks, read_metadata, read_pass
+
+try:
+    import torch
+    from torch.utils.data import Dataset as _TorchDataset
+except ImportError:  # torch is optional: only TorchSceneDataset needs it
+    torch = None
+    _TorchDataset = object
+
+MODES = ("clip", "pair")
+READ_AT_FIRST = ("forward_flow", "forward_flow_valid", "forward_occluded")
+READ_AT_SECOND = ("backward_flow", "backward_flow_valid", "backward_occluded")
+"""In pair mode, passes read once: at frame t (the first) and at frame t+1 (the second)."""
+
+
+@dataclass(frozen=True)
+class _SceneEntry:
+    path: Path
+    frames: int
+    resolution: tuple[int, int]
+    passes: tuple[str, ...]
+    K: np.ndarray
+    world_to_camera: np.ndarray
+
+
+def _index(path: Path) -> _SceneEntry:
+    metadata = read_metadata(path)
+    scene = metadata["scene"]
+    return _SceneEntry(path, int(scene["frames"]), tuple(scene["resolution"]), tuple(metadata["passes"]),
+                       np.asarray(metadata["camera"]["K"], dtype=np.float32),
+                       np.asarray(metadata["camera"]["world_to_camera"], dtype=np.float32))
+
+
+class SceneDataset:
+    """Map-style numpy dataset over the scenes of ``root`` (a job or scene directory).
+
+    ``passes``: pass names of ``sim.format.PASSES`` to read (default: rgba). ``mode``: ``"clip"``
+    or ``"pair"`` (module docstring). ``point_tracks``: add the point tracks (clip mode).
+    ``scenes``: use only the first this many scenes. ``len(ds)`` samples; ``ds[i]`` a dict of numpy
+    arrays (module docstring); iterating yields them in order.
+    """
+
+    def __init__(self, root: Path, passes: Sequence[str] = ("rgba",), *, mode: str = "clip",
+                 point_tracks: bool = False, scenes: int | None = None) -> None:
+        if mode not in MODES:
+            raise OutputError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
+        unknown = [p for p in passes if p not in PASSES]
+        if unknown:
+            raise OutputError(f"passes: unknown {unknown[0]!r}; known: {', '.join(PASSES)}")
+        if point_tracks and mode != "clip":
+            raise OutputError("point_tracks: only in mode='clip' (tracks span the whole scene)")
+        self.root = Path(root)
+        self.passes = tuple(passes)
+        self.mode = mode
+        self.point_tracks = point_tracks
+        self.entries = [_index(p) for p in find_scenes(self.root)[:scenes]]
+        for entry in self.entries:
+            missing = [p for p in self.passes if p not in entry.passes]
+            if missing:
+                raise OutputError(f"{entry.path}: has no pass {missing[0]!r}; it has "
+                                  f"{', '.join(entry.passes)}")
+        # (scene index, first frame) per sample
+        self._samples = [(i, t) for i, e in enumerate(self.entries)
+                         for t in ([0] if mode == "clip" else range(e.frames - 1))]
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self)))
+
+    def _frames_of(self, name: str, entry: _SceneEntry, t: int) -> list[int]:
+        if self.mode == "clip":
+            return list(range(entry.frames))
+        return [t] if name in READ_AT_FIRST else [t + 1] if name in READ_AT_SECOND else [t, t + 1]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"sample {index}: the dataset has {len(self)} samples")
+        i, t = self._samples[index]
+        entry = self.entries[i]
+        frames = list(range(entry.frames)) if self.mode == "clip" else [t, t + 1]
+        sample: dict[str, Any] = {"scene": entry.path.name, "frames": np.array(frames, dtype=np.int64),
+                                  "K": entry.K.copy(), "world_to_camera": entry.world_to_camera[frames]}
+        for name in self.passes:
+            read = [read_pass(entry.path, name, s, entry.resolution) for s in self._frames_of(name, entry, t)]
+            pair_pass = self.mode == "pair" and name in READ_AT_FIRST + READ_AT_SECOND
+            sample[name] = read[0] if pair_pass else np.stack(read)
+        if self.point_tracks:
+            tracks = load_point_tracks(entry.path, entry.frames)
+            if tracks is None:
+                raise OutputError(f"{entry.path}: has no point tracks; render with --point-tracks N")
+            sample.update(tracks=tracks["tracks"], tracks_occluded=tracks["occluded"],
+                          query_frame=tracks["query_frame"].astype(np.int64))
+        return sample
+
+
+def _tensor(name: str, value: Any) -> Any:
+    """A sample value as a tensor in the layout of the module docstring (strings stay strings)."""
+    if not isinstance(value, np.ndarray):
+        return value
+    spec = PASSES.get(name)
+    if spec is not None and spec.channels:
+        value = np.moveaxis(value, -1, -3)
+    if value.dtype == np.uint16:
+        value = value.astype(np.int64)
+    return torch.from_numpy(np.ascontiguousarray(value))
+
+
+class TorchSceneDataset(_TorchDataset):
+    """``torch.utils.data.Dataset`` over a job directory: ``SceneDataset``'s samples as tensors
+    (layouts in the module docstring). Same arguments as ``SceneDataset``."""
+
+    def __init__(self, root: Path, passes: Sequence[str] = ("rgba",), *, mode: str = "clip",
+                 point_tracks: bool = False, scenes: int | None = None) -> None:
+        if torch is None:
+            raise ImportError("TorchSceneDataset needs PyTorch: pip install 'scenesim[torch]' "
+                              "(or use the numpy SceneDataset)")
+        self.samples = SceneDataset(root, passes, mode=mode, point_tracks=point_tracks, scenes=scenes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {k: _tensor(k, v) for k, v in self.samples[index].items()}

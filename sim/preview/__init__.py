@@ -1,0 +1,17 @@
+"""Previews of rendered data: ``write_preview`` (animated GIF + contact sheet) and its colour maps.
+
+``scenesim preview DIR [--out FILE]`` calls ``write_preview``.
+"""
+
+from sim.preview.colors import (
+    depth_to_rgb,
+    flow_key,
+    flow_to_rgb,
+    flow_wheel,
+    segmentation_palette,
+    segmentation_to_rgb,
+)
+from sim.preview.sheet import PANELS, Layout, preview_command, write_preview
+
+__all__ = ["PANELS", "Layout", "depth_to_rgb", "flow_key", "flow_to_rgb", "flow_wheel",
+           "preview_command", "segmentation_palette", "segmentation_to_rgb", "write_preview"]

@@ -1,0 +1,81 @@
+"""Scene directories built from synthetic arrays through ``SceneWriter`` (no Blender), for the tests
+of the readers of rendered data (preview, COCO export, dataset)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sim import annotate
+from sim.format import PASSES
+from sim.io import SceneWriter
+from sim.metadata import build_metadata
+from sim.scene import Camera, Scene, SceneObject
+from sim.trajectory import Trajectory
+
+
+def make_scene(frames: int = 3, resolution: tuple[int, int] = (12, 8), seed: int = 0) -> Scene:
+    """A floor (background) and three instances: cube, sphere, cube."""
+    return Scene(objects=(SceneObject("floor", scale=(5.0, 5.0, 0.1), static=True, background=True),
+                          SceneObject("box", position=(0.0, 0.0, 1.0)),
+                          SceneObject("ball", asset="primitive:sphere", position=(2.0, 0.0, 1.0)),
+                          SceneObject("crate", position=(-2.0, 0.0, 1.0))),
+                 camera=Camera(positions=((0.0, -8.0, 3.0),), look_at=((0.0, 0.0, 0.5),)),
+                 resolution=resolution, frames=frames, seed=seed)
+
+
+def still_trajectory(scene: Scene) -> Trajectory:
+    f, n = scene.frames, len(scene.objects)
+    pos = np.array([[o.position for o in scene.objects]] * f, dtype=np.float64)
+    quat = np.array([[o.quaternion for o in scene.objects]] * f, dtype=np.float64)
+    return Trajectory(pos, quat, np.zeros((f, n, 3)), np.zeros((f, n, 3)))
+
+
+def frame_passes(scene: Scene, t: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Every pass of frame t: instance 1 a block moving one column per frame, instance 2 a fixed
+    block, instance 3 never visible; no surface (depth +inf, flow NaN) in the top row."""
+    width, height = scene.resolution
+    seg = np.zeros((height, width), dtype=np.uint16)
+    seg[2:5, 1 + t:4 + t] = 1
+    seg[5:7, 7:10] = 2
+    out: dict[str, np.ndarray] = {"segmentation": seg}
+    for name, spec in PASSES.items():
+        if name == "segmentation":
+            continue
+        shape = spec.shape(height, width)
+        if spec.dtype is np.bool_:
+            out[name] = rng.random(shape) < 0.5
+        elif spec.dtype is np.float32:
+            out[name] = rng.uniform(0.5, 9.0, shape).astype(np.float32)
+        else:
+            out[name] = rng.integers(0, 256, shape, dtype=spec.dtype)
+    out["depth"][0] = np.inf
+    for name in ("forward_flow", "backward_flow"):
+        out[name][0] = np.nan
+    return out
+
+
+def write_synthetic_scene(out_dir: Path, name: str = "scene_00000", *, frames: int = 3,
+                          point_tracks: int = 0, seed: int = 0) -> tuple[Path, list[dict[str, np.ndarray]]]:
+    """Writes a synthetic scene directory; returns its path and the arrays written per frame."""
+    scene = make_scene(frames, seed=seed)
+    rng = np.random.default_rng(seed)
+    written = [frame_passes(scene, t, rng) for t in range(frames)]
+    n = len(scene.instances)
+    meta = build_metadata(scene, still_trajectory(scene), None,
+                          boxes_2d=[annotate.boxes_2d(p["segmentation"], n) for p in written],
+                          visibility=[annotate.visibility(p["segmentation"], n) for p in written])
+    with SceneWriter(out_dir, name) as writer:
+        for t, passes in enumerate(written):
+            writer.write_frame(t, passes)
+        if point_tracks:
+            width, height = scene.resolution
+            tracks = rng.uniform(0, [width, height], (point_tracks, frames, 2)).astype(np.float32)
+            writer.write_point_tracks({
+                "query_frame": rng.integers(0, frames, point_tracks, dtype=np.int32),
+                "object_index": rng.integers(0, len(scene.objects), point_tracks, dtype=np.int32),
+                "object_point": rng.normal(size=(point_tracks, 3)),
+                "tracks": tracks, "occluded": rng.random((point_tracks, frames)) < 0.3}, frames)
+        path = writer.finish(scene, meta, [])
+    return path, written

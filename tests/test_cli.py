@@ -1,0 +1,88 @@
+"""The ``scenesim`` command line: every bad input is one ``scenesim: error:`` line and exit 2,
+before anything is written; ``status`` and ``recipes`` print summaries."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from render_workers import jobdir
+from render_workers.cli import main
+from render_workers.job import JobSpec
+
+
+def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        code = main(argv)
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("scenesim: error: "), err
+    return err.strip().removeprefix("scenesim: error: ")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "0"], "argument --workers: 0 must be positive"),
+    (["--timeout", "-3"], "argument --timeout: -3 must be a positive number of seconds"),
+    (["--retries", "x"], "argument --retries: 'x' is not an integer"),
+    (["--backend", "slurm"], "argument --backend: invalid choice: 'slurm'"),
+    (["--resolution", "12x"], "argument --resolution: resolution '12x' is not N or WxH"),
+    (["--address", "auto"], "--address: only with --backend ray"),
+    (["--param", "max_objects=99"], "recipe movi-a: parameter max_objects=99 is outside [1, 30]"),
+    (["--param", "colour=1"], "recipe movi-a: unknown parameter 'colour'"),
+    (["--frames", "100001"], "frames: got 100001, expected an integer in [1, 100000]"),
+])
+def test_bad_render_arguments(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    error = _error(capsys, ["render", "--recipe", "movi-a", "--out", str(out), *args])
+    assert error.startswith(message), error
+    assert not out.exists()  # refused before any work
+
+
+def test_unknown_recipe_and_scene_file_errors(tmp_path, capsys):
+    assert _error(capsys, ["render", "--recipe", "nope", "--out", str(tmp_path / "o")]).startswith(
+        "recipe: unknown recipe 'nope'")
+    assert _error(capsys, ["render", "--scene", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) \
+        .startswith("--scene: cannot read")
+    assert _error(capsys, ["render", "--recipe", str(tmp_path / "r.py") + ":build", "--out", str(tmp_path)]) \
+        .startswith("recipe: file")
+
+
+def test_ray_backend_without_ray_is_refused(tmp_path, capsys, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))
+    error = _error(capsys, ["render", "--recipe", "movi-a", "--out", str(tmp_path / "o"), "--backend", "ray"])
+    assert error == "--backend ray: ray is not installed; pip install 'scenesim[ray]'"
+
+
+def test_a_changed_job_is_refused(tmp_path, capsys):
+    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=2), restart=False)
+    error = _error(capsys, ["render", "--recipe", "movi-a", "--scenes", "3", "--out", str(tmp_path)])
+    assert error.startswith(f"{tmp_path} holds a different job (scenes: 2 -> 3); continue it with")
+
+
+def test_resume_and_status_need_a_job_directory(tmp_path, capsys):
+    for command in ("resume", "status"):
+        assert _error(capsys, [command, str(tmp_path)]) == (
+            f"{tmp_path}: no job.json, not a scenesim job directory (start one with scenesim render)")
+
+
+def test_status_and_recipes_print(tmp_path, capsys):
+    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=3), restart=False)
+    assert main(["status", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path}: 0/3 scenes done, 0 failed, 3 remaining")
+    assert main(["recipes"]) == 0
+    assert capsys.readouterr().out.startswith("movi-a: ")
+
+
+def test_nothing_to_do_exits_zero(tmp_path, capsys):
+    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=1), restart=False)
+    done = Path(tmp_path, "scene_00000")
+    done.mkdir()
+    for name in ("scene.json", "metadata.json", "events.json"):
+        (done / name).write_text("{}")
+    assert main(["resume", str(tmp_path)]) == 0
+    assert "1 of 1 scenes complete (0 rendered" in capsys.readouterr().err

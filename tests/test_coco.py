@@ -1,0 +1,126 @@
+"""sim.coco: RLE against reference strings, the exported document against the segmentation and the
+metadata boxes, our validator, pycocotools where installed, and the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from render_workers.cli import main as cli_main
+from sim.coco import coco_document, export_coco, mask_runs, rle_decode, rle_encode, validate_coco
+from sim.errors import OutputError
+from sim.io import load_scene
+from tests.synthetic_scenes import write_synthetic_scene
+
+
+def test_rle_matches_reference_strings():
+    """Strings computed once with pycocotools' ``mask.encode``."""
+    mask = np.zeros((6, 7), dtype=bool)
+    mask[1:4, 2:5] = True
+    mask[0, 0] = mask[5, 6] = True
+    assert mask_runs(mask) == [0, 1, 12, 3, 3, 3, 3, 3, 13, 1]  # column-major, zeros first
+    assert rle_encode(mask) == {"size": [6, 7], "counts": "01<2G000:N"}
+    row = np.zeros((1, 100000), dtype=bool)  # long runs: several 5-bit groups per number
+    row[0, 70000] = True
+    row[0, 70010:70020] = True
+    assert rle_encode(row) == {"size": [1, 100000], "counts": "`[T2199cXm0"}
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (17, 31), (64, 48)])
+def test_rle_round_trips_every_kind_of_mask(shape):
+    rng = np.random.default_rng(shape[0])
+    masks = [np.zeros(shape, bool), np.ones(shape, bool), rng.random(shape) < 0.5, rng.random(shape) < 0.05]
+    for mask in masks:
+        rle = rle_encode(mask)
+        np.testing.assert_array_equal(rle_decode(rle), mask)
+        np.testing.assert_array_equal(rle_decode({"size": rle["size"], "counts": mask_runs(mask)}), mask)
+    with pytest.raises(OutputError, match="counts sum to"):
+        rle_decode({"size": [2, 2], "counts": [1, 2]})
+
+
+@pytest.fixture
+def job(tmp_path):
+    for k, frames in enumerate((3, 2)):
+        write_synthetic_scene(tmp_path / "job", f"scene_{k:05d}", frames=frames, seed=k)
+    return tmp_path / "job"
+
+
+def test_export_masks_and_boxes_match_the_segmentation_and_metadata(job):
+    doc = coco_document(job)
+    validate_coco(doc)
+    assert [c["name"] for c in doc["categories"]] == ["cube", "sphere"]
+    assert len(doc["images"]) == 5
+    by_image = {im["id"]: im for im in doc["images"]}
+    checked = 0
+    for name in ("scene_00000", "scene_00001"):
+        data = load_scene(job / name, passes=["segmentation"])
+        instances = data["metadata"]["instances"]
+        for t in range(data["scene"].frames):
+            image = next(im for im in doc["images"] if im["scene"] == name and im["frame"] == t)
+            assert image["file_name"] == f"{name}/rgba_{t:05d}.png" and (job / image["file_name"]).is_file()
+            assert (image["width"], image["height"]) == (12, 8)
+            anns = [a for a in doc["annotations"] if a["image_id"] == image["id"]]
+            visible = [inst for inst in instances if inst["bbox_2d"][t] is not None]
+            assert sorted(a["instance_id"] for a in anns) == [inst["id"] for inst in visible] == [1, 2]
+            for a in anns:
+                inst = instances[a["instance_id"] - 1]
+                np.testing.assert_array_equal(rle_decode(a["segmentation"]),
+                                              data["segmentation"][t] == inst["id"])
+                x0, y0, x1, y1 = inst["bbox_2d"][t]
+                assert a["bbox"] == [x0, y0, x1 - x0, y1 - y0]
+                assert a["area"] == inst["visibility"][t] and a["iscrowd"] == 0
+                category = next(c for c in doc["categories"] if c["id"] == a["category_id"])
+                assert category["name"] == inst["category"] and by_image[a["image_id"]] is image
+                checked += 1
+    assert checked == 10
+    # The moving block of the synthetic scene: one column right per frame.
+    first = [a["bbox"] for a in doc["annotations"] if a["instance_id"] == 1][:3]
+    assert first == [[1, 2, 3, 3], [2, 2, 3, 3], [3, 2, 3, 3]]
+
+
+def test_export_of_one_scene_and_json_file(job, tmp_path):
+    out = tmp_path / "out" / "coco.json"
+    assert export_coco(job / "scene_00001", out) == {"images": 2, "annotations": 4, "categories": 2}
+    doc = json.loads(out.read_text())
+    validate_coco(doc)
+    assert doc["images"][0]["file_name"] == "rgba_00000.png"  # relative to the directory exported
+
+
+def test_validator_rejects_broken_documents(job):
+    doc = coco_document(job)
+    doc["annotations"][3]["area"] += 1
+    with pytest.raises(OutputError, match="annotation 4: area"):
+        validate_coco(doc)
+    doc = coco_document(job)
+    doc["annotations"][0]["bbox"] = [10, 2, 5, 3]
+    with pytest.raises(OutputError, match="outside its image"):
+        validate_coco(doc)
+    doc = coco_document(job)
+    doc["annotations"][1]["id"] = doc["annotations"][0]["id"]
+    with pytest.raises(OutputError, match="duplicated"):
+        validate_coco(doc)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pycocotools") is None, reason="pycocotools not installed")
+def test_pycocotools_reads_the_export(job, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.mask import encode
+
+    out = tmp_path / "coco.json"
+    export_coco(job, out)
+    coco = COCO(str(out))
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        mask = rle_decode(ann["segmentation"])
+        np.testing.assert_array_equal(coco.annToMask(ann), mask)
+        reference = encode(np.asfortranarray(mask.astype(np.uint8)))["counts"].decode()
+        assert reference == ann["segmentation"]["counts"]
+
+
+def test_cli_export_coco(job, tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert cli_main(["export", "coco", str(job), str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"{out}: 5 images, 10 annotations, 2 categories"
+    validate_coco(json.loads(out.read_text()))
