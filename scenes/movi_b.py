@@ -24,20 +24,20 @@ CAMERA_SHELL = (7.0, 9.0, 4.0)
 PARAMS = (
     Param("min_objects", 3, "fewest objects", 1, 30),
     Param("max_objects", 10, "most objects", 1, 30),
-    Param("min_size", 0.35, "smallest half of an object's largest side (m)", 0.05, 3.0),
-    Param("max_size", 0.7, "largest half of an object's largest side (m)", 0.05, 3.0),
+    Param("min_size", 0.7, "smallest largest side of an object (m)", 0.05, 5.0),
+    Param("max_size", 1.4, "largest largest side of an object (m)", 0.05, 5.0),
     Param("max_speed", 4.0, "largest initial horizontal speed component before aiming (m/s)", 0.0, 20.0),
 )
 
 
 @register("movi-b", "3-10 procedural shapes (8 kinds) of random hues and sizes, random floor colour, "
           "random camera on a shell", PARAMS)
-def build(rng: np.random.Generator, *, min_objects: int = 3, max_objects: int = 10, min_size: float = 0.35,
-          max_size: float = 0.7, max_speed: float = 4.0) -> Scene:
-    """Objects are uniformly rotated, scaled uniformly by a factor in [min_size, max_size] (their
-    largest side is twice that), placed by the simulator in ``SPAWN_REGION`` without overlap and
-    thrown toward the centre; the floor and background share one random hue (HSV saturation and
-    value 0.5 and 0.6 in sRGB)."""
+def build(rng: np.random.Generator, *, min_objects: int = 3, max_objects: int = 10, min_size: float = 0.7,
+          max_size: float = 1.4, max_speed: float = 4.0) -> Scene:
+    """Objects are uniformly rotated, scaled uniformly so their largest side is uniform in
+    [min_size, max_size] m (movi-a's small and large CLEVR sizes at the ends), placed by the
+    simulator in ``SPAWN_REGION`` without overlap and thrown toward the centre; the floor and the
+    background share one random hue (HSV saturation 0.5 and value 0.6 in sRGB)."""
     if min_objects > max_objects or min_size > max_size:
         raise RecipeError(f"recipe movi-b: min_objects={min_objects} > max_objects={max_objects} or "
                           f"min_size={min_size} > max_size={max_size}")
@@ -46,7 +46,7 @@ def build(rng: np.random.Generator, *, min_objects: int = 3, max_objects: int = 
     objects = [floor(color=backdrop)]
     for i in range(n):
         shape = str(rng.choice(PRIMITIVES))
-        size = float(rng.uniform(min_size, max_size))
+        size = float(rng.uniform(min_size, max_size)) / 2.0  # the canonical largest side is 2
         kind, material = metal_or_rubber(rng, random_hue_color(rng))
         objects.append(SceneObject(
             name=f"{kind}_{shape}_{i}", asset=f"primitive:{shape}", scale=(size, size, size),

@@ -88,7 +88,9 @@ def _set(obj: Any, name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class Material:
-    """Principled surface. ``color`` linear RGB in [0, 1]; ``roughness``, ``metallic`` in [0, 1]."""
+    """Principled surface. ``color`` linear RGB in [0, 1]; ``roughness``, ``metallic`` in [0, 1].
+    On an asset with an image texture the base colour is the texture × ``color`` (white keeps the
+    texture's own colours)."""
 
     color: Vec3 = (0.5, 0.5, 0.5)
     roughness: float = 0.5
