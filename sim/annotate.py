@@ -211,47 +211,6 @@ def flow(depth_t: np.ndarray, index_t: np.ndarray,
 
     occluded.ravel()[pix] = hidden(np.stack([x, y, z], axis=1), obj, depth_s, index_s, K)
     return flow_out, valid, occluded
-    if any(a is None for a in frame_s):
-        raise ValueError("flow: depth_s, index_s, cam2world_s and obj2world_s must all be given, "
-                         "or all be None for a missing frame")
-    _check_frame("depth_s", depth_s, (height, width))
-    _check_frame("index_s", index_s, (height, width))
-    _check_frame("obj2world_s", obj2world_s, (n, 4, 4))
-
-    index_flat = np.where(np.isfinite(depth_t), index_t, 0).ravel()
-    present = np.flatnonzero(np.bincount(index_flat, minlength=n + 1)[1:]) + 1
-    if present.size and present[-1] > n:
-        raise ValueError(f"index_t: value {present[-1]} exceeds the {n} object poses given")
-    # Per object: camera t -> object frame -> moved to its frame-s pose -> camera s.
-    motion = invert_rigid(cam2world_s) @ obj2world_s @ invert_rigid(obj2world_t) @ cam2world_t
-    rays, depth_flat = pixel_rays(K, (width, height)).reshape(-1, 3).T, depth_t.ravel()  # (3, H*W)
-    groups = [np.flatnonzero(index_flat == k) for k in present]  # surface pixels by object
-    pix = np.concatenate(groups or [np.empty(0, dtype=np.intp)])
-    obj = np.repeat(present, [len(g) for g in groups])
-    x, y, z = np.concatenate([motion[k - 1, :3, :3] @ (rays[:, g] * depth_flat[g]) + motion[k - 1, :3, 3:]
-                              for k, g in zip(present, groups, strict=True)] or [np.empty((3, 0))],
-                             axis=1)  # points in camera s, (n,) each
-
-    occluded.ravel()[pix] = True  # cleared below for points seen in frame s
-    front = np.flatnonzero(z > MIN_CAMERA_Z_M)
-    pix, obj, x, y, z = pix[front], obj[front], x[front], y[front], z[front]
-    u = (K[0, 0] * x + K[0, 1] * y) / z + K[0, 2]
-    v = K[1, 1] * y / z + K[1, 2]
-    rows, cols = np.divmod(pix, width)
-    flow_out.reshape(-1, 2)[pix] = np.stack([u - cols - 0.5, v - rows - 0.5], axis=1)
-    valid.ravel()[pix] = True
-
-    qx, qy = np.floor(u), np.floor(v)
-    inside = np.flatnonzero((qx >= 0) & (qx < width) & (qy >= 0) & (qy < height))
-    qx, qy, u, v = qx[inside], qy[inside], u[inside], v[inside]
-    q = (qy * width + qx).astype(np.intp)
-    dist = np.sqrt(x[inside] ** 2 + y[inside] ** 2 + z[inside] ** 2)
-    slack = OCCLUSION_REL_TOL * dist + OCCLUSION_ABS_TOL_M
-    same = np.flatnonzero(index_s.ravel()[q] == obj[inside])
-    slack[same] += OCCLUSION_SLOPE_FACTOR * _depth_change(
-        _depth_steps(depth_s, index_s), q[same], u[same] - qx[same] - 0.5, v[same] - qy[same] - 0.5)
-    occluded.ravel()[pix[inside]] = depth_s.ravel()[q] < dist - slack
-    return flow_out, valid, occluded
 
 
 def hidden(points_cam: np.ndarray, labels: np.ndarray, depth: np.ndarray, label_image: np.ndarray,
