@@ -25,7 +25,7 @@ from pathlib import Path
 from sim.errors import AssetError
 from sim.library import procedural
 from sim.library.cache import cache_dir
-from sim.library.canonical import RGBA, Body, Geometry, Mat4, Vec3, canonicalise, load_body, procedural_body
+from sim.library.canonical import Body, Geometry, canonicalise, load_body, procedural_body
 
 SOURCES = ("primitive", "pybullet", "file")
 SPLITS = ("train", "test")
@@ -67,8 +67,9 @@ resolves their ids and reports what is wrong."""
 
 
 @dataclass(frozen=True)
-class AssetInfo:
-    """Everything physics, rendering and annotation need to know about an asset.
+class AssetInfo(Geometry):
+    """Everything physics, rendering and annotation need to know about an asset: its canonical
+    ``Geometry`` plus where it comes from.
 
     Frames and units: the *canonical frame* is the asset's own frame re-centred on its visual
     bounding box and scaled uniformly so the box's largest side is 2 (it fits [-1, 1]^3; see
@@ -100,18 +101,6 @@ class AssetInfo:
     category: str | None
     licence: str
     source_path: str | None
-    visual_source: str | None
-    visual_transform: Mat4
-    native_scale: float
-    visual_path: str
-    texture_path: str | None
-    color: RGBA | None
-    collision_kind: str
-    collision_path: str | None
-    collision_center: Vec3
-    collision_half_extents: Vec3
-    bounds: tuple[Vec3, Vec3]
-    volume: float
     held_out: bool
 
 
