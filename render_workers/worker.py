@@ -133,12 +133,21 @@ def _redirect_output(log_path: Path) -> None:
     os.close(fd)
 
 
+def _drop_blender_paths() -> None:
+    """Removes the ``scripts`` folders Blender adds to ``sys.path`` when bpy is imported. A spawned
+    process inherits its parent's ``sys.path``: if the parent had imported bpy, ``import bpy`` here
+    would find Blender's inner ``scripts/modules/bpy`` package instead of the bpy module."""
+    sys.path[:] = [p for p in sys.path
+                   if not ("scripts" in Path(p).parts and {"bpy", "blender"} & set(Path(p).parts))]
+
+
 def worker_main(conn: Connection, task: SceneTask, spec_data: dict[str, Any], out: str, threads: int,
                 parent_pid: int) -> None:
     """Entry point of a spawned pool worker. SIGINT is ignored here (the driver, which gets the
     terminal's Ctrl-C, stops the workers); the driver starts workers with SIGINT blocked and this
     unblocks it once it is ignored."""
     _die_with_parent(parent_pid)
+    _drop_blender_paths()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _redirect_output(Path(out) / BLENDER_LOG)

@@ -126,7 +126,8 @@ def test_metadata_content():
     corners = np.array(cube["bbox_3d"])
     assert corners.shape == (2, 8, 3)
     np.testing.assert_allclose(corners.mean(axis=1), traj.positions[:, 1], atol=1e-12)
-    expected_keys = {"id", "name", "object_index", "asset", "category", "scale", "material", "mass", "friction",
+    expected_keys = {"id", "name", "object_index", "asset", "category", "scale", "material", "mass",
+                     "friction",
                      "restitution", "static", "position", "quaternion", "object_to_world",
                      "linear_velocity", "angular_velocity", "bbox_2d", "bbox_3d", "visibility"}
     assert set(cube) == expected_keys

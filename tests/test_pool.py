@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -172,3 +173,13 @@ def test_interrupt_stops_every_worker_and_cleans_unfinished_scenes(tmp_path):
     assert len(_events(records, "worker_exit")) == 2
     assert not (tmp_path / "scene_00001.partial").exists()
     _assert_no_live_workers(records)
+
+
+def test_workers_drop_the_script_paths_blender_adds_to_sys_path(monkeypatch):
+    from render_workers.worker import _drop_blender_paths
+
+    site = "/venv/lib/python3.11/site-packages"
+    monkeypatch.setattr(sys, "path", [site, f"{site}/bpy/5.0/scripts/modules",
+                                      "/root/.config/blender/5.0/scripts/addons/modules", "/work/scripts"])
+    _drop_blender_paths()
+    assert sys.path == [site, "/work/scripts"]
