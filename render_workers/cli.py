@@ -82,7 +82,8 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenes", type=_positive, default=1, help="number of scenes (recipe only)")
     p.add_argument("--resolution", type=_resolution, help="N or WxH pixels (default: the scene's, 256)")
     p.add_argument("--frames", type=_positive, help="frames per scene (default: the scene's, 24)")
-    p.add_argument("--samples", type=_positive, help="Cycles samples per pixel for RGB (default 64)")
+    p.add_argument("--samples", type=_positive, help="most Cycles samples per pixel for RGB (default 512; "
+                   "adaptive sampling stops earlier where a pixel has converged)")
     p.add_argument("--no-denoise", action="store_true", help="turn OpenImageDenoise off")
     p.add_argument("--gt-only", action="store_true", help="skip RGB: ground truth only")
     p.add_argument("--point-tracks", type=_count, metavar="N",
@@ -131,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("format", choices=["coco"], help="coco: instance masks (RLE), boxes, categories")
     export.add_argument("dir", type=Path, metavar="DIR", help="a scene or job directory")
     export.add_argument("out", type=Path, metavar="OUT", help="output file (OUT.json)")
+    bench = sub.add_parser("bench", help="measure stage times, overhead over bare Cycles, quality per time, "
+                           "ground-truth speed and worker scaling (README, Performance)")
+    bench.add_argument("--quick", action="store_true", help="a smaller scene and fewer runs (a few minutes)")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
     return parser
 
 
@@ -188,10 +193,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return export_command(args)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bench.harness import FULL, QUICK, run_benchmark
+
+    run_benchmark(QUICK if args.quick else FULL, args.json)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"render": _cmd_render, "resume": _cmd_resume, "status": _cmd_status,
-               "recipes": _cmd_recipes, "preview": _cmd_preview, "export": _cmd_export}[args.command]
+               "recipes": _cmd_recipes, "preview": _cmd_preview, "export": _cmd_export,
+               "bench": _cmd_bench}[args.command]
     try:
         return handler(args)
     except SceneSimError as e:

@@ -15,16 +15,20 @@ class RenderSettings:
     """Cycles settings for the RGB image, plus optional outputs; ground truth is always rendered
     exactly (1 sample at pixel centres) whatever these are.
 
-    samples: samples per pixel (1–65536). denoise: OpenImageDenoise on the RGB image.
+    samples: samples per pixel (1–65536); with adaptive sampling the most a pixel gets.
+    denoise: OpenImageDenoise on the RGB image.
     adaptive_threshold: Cycles' adaptive-sampling noise threshold, 0 = off (fixed samples).
+    The defaults (adaptive, threshold 0.015, at most 512 samples, denoised) reach the PSNR of 64
+    fixed samples + denoising (Kubric's setting) in about half its time on movi-a (README,
+    Performance).
     max_bounces: total light bounces (0–128). threads: Cycles CPU threads, 0 = all cores.
     rgb: render the RGB image at all (False = ground truth only).
     point_tracks: number of long-range point tracks per scene (``sim.tracks``), 0 = none.
     """
 
-    samples: int = 64
+    samples: int = 512
     denoise: bool = True
-    adaptive_threshold: float = 0.0
+    adaptive_threshold: float = 0.015
     max_bounces: int = 4
     threads: int = 0
     rgb: bool = True

@@ -35,7 +35,12 @@ CYLINDER_SEGMENTS = 256
 SMOOTH_ANGLE_RAD = np.radians(30.0)
 """Imported meshes without normals: edges between faces at a larger angle stay sharp."""
 OBJECT_COORDINATES_AOV = "object_coordinates"
-"""Name of the colour AOV every material writes its normalised object coordinate into."""
+"""Name of the colour AOV the ground-truth material writes the normalised object coordinate into."""
+COORD_SCALE_ATTRIBUTE = "scenesim_coord_scale"
+COORD_OFFSET_ATTRIBUTE = "scenesim_coord_offset"
+"""Per-object custom properties (read by the ground-truth material as object attributes): the object
+coordinate p (canonical frame) normalised by the asset's bounds is p · scale + offset, with
+scale = 1/(hi − lo) and offset = −lo/(hi − lo)."""
 
 OPENCV_TO_BLENDER = np.diag([1.0, -1.0, -1.0])
 CLIP_START_M = 1e-3
@@ -116,10 +121,9 @@ def _imported_mesh(info: AssetInfo) -> bpy.types.Mesh:
 
 
 def _material(obj: SceneObject, info: AssetInfo) -> bpy.types.Material:
-    """Principled BSDF (base colour, roughness, metallic) plus an AOV output of the object coordinate
-    normalised by the canonical bounds: (p − lo) / (hi − lo) as p · 1/(hi − lo) + (−lo/(hi − lo)).
-    The base colour is ``obj.material.color``, times the asset's image texture (sampled with the
-    mesh's UVs) if it has one."""
+    """Principled BSDF (base colour, roughness, metallic) for the RGB image. The base colour is
+    ``obj.material.color``, times the asset's image texture (sampled with the mesh's UVs) if it has
+    one. (The ground truth renders every object with ``ground_truth_material`` instead.)"""
     mat = bpy.data.materials.new(obj.name)
     tree = mat.node_tree  # new materials come with a node tree in Blender 5 (use_nodes is deprecated)
     tree.nodes.clear()
@@ -138,24 +142,45 @@ def _material(obj: SceneObject, info: AssetInfo) -> bpy.types.Material:
     bsdf.inputs["Metallic"].default_value = obj.material.metallic
     out = tree.nodes.new("ShaderNodeOutputMaterial")
     tree.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    return mat
 
-    lo, hi = (np.array(b) for b in info.bounds)
+
+def ground_truth_material() -> bpy.types.Material:
+    """The one material of the ground-truth view layer (its ``material_override``): an emission
+    closure, the cheapest opaque surface (no BSDF to set up, evaluate or sample; the normal pass is
+    then the interpolated shading normal, as with a BSDF on its default normal), plus the AOV
+    ``OBJECT_COORDINATES_AOV`` = "Object" texture coordinate · ``COORD_SCALE_ATTRIBUTE`` +
+    ``COORD_OFFSET_ATTRIBUTE`` (per-object attributes set by ``add_objects``). Rendering ground truth
+    with it instead of the objects' Principled BSDFs takes ~35% less CPU time at 1 sample and gives
+    the same depth, index and coordinates (normals within 2e-7)."""
+    mat = bpy.data.materials.new("ground_truth")
+    tree = mat.node_tree
+    tree.nodes.clear()
+    emission = tree.nodes.new("ShaderNodeEmission")
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    tree.links.new(emission.outputs["Emission"], out.inputs["Surface"])
     coords = tree.nodes.new("ShaderNodeTexCoord")
+    scale, offset = (tree.nodes.new("ShaderNodeAttribute") for _ in range(2))
+    for node, name in ((scale, COORD_SCALE_ATTRIBUTE), (offset, COORD_OFFSET_ATTRIBUTE)):
+        node.attribute_type = "OBJECT"
+        node.attribute_name = name
     normalise = tree.nodes.new("ShaderNodeVectorMath")
     normalise.operation = "MULTIPLY_ADD"
-    normalise.inputs[1].default_value = tuple(1.0 / (hi - lo))
-    normalise.inputs[2].default_value = tuple(-lo / (hi - lo))
+    tree.links.new(coords.outputs["Object"], normalise.inputs[0])
+    tree.links.new(scale.outputs["Vector"], normalise.inputs[1])
+    tree.links.new(offset.outputs["Vector"], normalise.inputs[2])
     aov = tree.nodes.new("ShaderNodeOutputAOV")
     aov.aov_name = OBJECT_COORDINATES_AOV
-    tree.links.new(coords.outputs["Object"], normalise.inputs[0])
     tree.links.new(normalise.outputs["Vector"], aov.inputs["Color"])
     return mat
 
 
 def add_objects(objects: tuple[SceneObject, ...], collection: bpy.types.Collection) -> list[bpy.types.Object]:
     """One Blender object per scene object, in scene order, with ``pass_index`` = scene index + 1 and
-    ``scale`` = ``SceneObject.scale`` (so "Object" texture coordinates stay canonical). Objects of one
-    asset share a mesh; each has its own material."""
+    ``scale`` = ``SceneObject.scale`` (so "Object" texture coordinates stay canonical) and the
+    object-coordinate normalisation of its asset's bounds as the custom properties
+    ``COORD_SCALE_ATTRIBUTE`` and ``COORD_OFFSET_ATTRIBUTE``. Objects of one asset share a mesh; each
+    has its own material."""
     makers = {"primitive:cube": _cube_mesh, "primitive:cylinder": _cylinder_mesh,
               "primitive:sphere": _point_mesh}
     meshes: dict[str, bpy.types.Mesh] = {}
@@ -178,6 +203,9 @@ def add_objects(objects: tuple[SceneObject, ...], collection: bpy.types.Collecti
             modifier.node_group = sphere_group
             modifier[sphere_group.interface.items_tree["Material"].identifier] = mat
         b_obj.pass_index = k + 1
+        lo, hi = (np.array(b, dtype=np.float64) for b in info.bounds)
+        b_obj[COORD_SCALE_ATTRIBUTE] = tuple(float(v) for v in 1.0 / (hi - lo))
+        b_obj[COORD_OFFSET_ATTRIBUTE] = tuple(float(v) for v in -lo / (hi - lo))
         b_obj.scale = obj.scale
         b_obj.rotation_mode = "QUATERNION"
         out.append(b_obj)
@@ -201,6 +229,7 @@ def add_camera(camera: Camera, collection: bpy.types.Collection) -> bpy.types.Ob
     data.shift_x = data.shift_y = 0.0
     data.clip_start, data.clip_end = CLIP_START_M, CLIP_END_M
     b_cam = bpy.data.objects.new("camera", data)
+    b_cam.rotation_mode = "QUATERNION"  # like the objects: a pose keyframes as location + quaternion
     collection.objects.link(b_cam)
     return b_cam
 
@@ -210,6 +239,26 @@ def set_camera_pose(b_cam: bpy.types.Object, cam_to_world: np.ndarray) -> None:
     m = np.array(cam_to_world, dtype=np.float64)
     m[:3, :3] = blender_rotation(m[:3, :3])
     b_cam.matrix_world = mathutils.Matrix(m.tolist())
+
+
+def keyframe_poses(b_objects: list[bpy.types.Object], b_cam: bpy.types.Object, positions: np.ndarray,
+                   quaternions: np.ndarray, cam_to_world: np.ndarray) -> None:
+    """Keyframes frame t = 0…F−1 of every object (``positions`` (F, N, 3) m, ``quaternions``
+    (F, N, 4) (w, x, y, z)) and of the camera (``cam_to_world`` (F, 4, 4), OpenCV axes) with constant
+    interpolation, so that evaluating frame t poses everything exactly as ``set_poses`` and
+    ``set_camera_pose`` of frame t do."""
+    edit = bpy.context.preferences.edit
+    before = edit.keyframe_new_interpolation_type
+    edit.keyframe_new_interpolation_type = "CONSTANT"
+    try:
+        for t in range(len(positions)):
+            set_poses(b_objects, positions[t], quaternions[t])
+            set_camera_pose(b_cam, cam_to_world[t])
+            for b_obj in (*b_objects, b_cam):
+                b_obj.keyframe_insert("location", frame=t)
+                b_obj.keyframe_insert("rotation_quaternion", frame=t)
+    finally:
+        edit.keyframe_new_interpolation_type = before
 
 
 def add_lights(lights: tuple[Light, ...], collection: bpy.types.Collection) -> None:

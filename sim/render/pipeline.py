@@ -1,4 +1,5 @@
-"""``render``: Scene + Trajectory -> one ``RenderedFrame`` at a time (bpy is imported on first use)."""
+"""``render``: Scene + Trajectory -> one ``RenderedFrame`` at a time; ``save_blend``: the same Blender
+scenes saved to a .blend file (bpy is imported on first use)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,7 @@ def render(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_p
     Raises RenderError (at call time) if the trajectory does not match the scene, and (while
     iterating) if Blender fails or its output cannot be read.
     """
-    f, n = trajectory.positions.shape[:2]
-    if (f, n) != (scene.frames, len(scene.objects)):
-        raise RenderError(f"trajectory: {f} frames x {n} objects, but the scene has {scene.frames} "
-                          f"frames x {len(scene.objects)} objects; simulate this scene to get its trajectory")
+    _check_trajectory(scene, trajectory)
     return _frames(scene, trajectory, settings, log_path, timings if timings is not None else {})
 
 
@@ -88,6 +86,48 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
                                     object_coordinates=coords)
     finally:
         _active = False
+
+
+def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, path: Path,
+               log_path: Path | None = None) -> None:
+    """Saves to ``path`` the Blender data ``render`` renders ``scene`` with: the Blender scenes
+    ``rgb`` and ``gt`` (view layer ``cycles.GT_LAYER``), which share the objects and the camera,
+    every frame t = 0…F−1 keyframed (frame range 0…F−1), and their Cycles and output settings (8-bit
+    RGBA PNG for ``rgb``, float32 multilayer EXR for ``gt``). Setting a scene's frame to t and
+    rendering it gives what ``render`` computes for frame t: a plain bpy script can reproduce a scene
+    (``scenesim bench`` times bare Cycles that way), and Blender can open it.
+
+    Blender is reset first, so this may not run while a ``render`` iterator is open (RenderError)."""
+    global _active
+    _check_trajectory(scene, trajectory)
+    if _active:
+        raise RenderError("save_blend: a render() of this process is in progress; exhaust or close() it")
+    _active = True
+    try:
+        with quiet_output(log_path):
+            import bpy
+
+            from sim.render import blender, build, cycles
+
+            blender.reset()
+            stage = cycles.build_stage(scene, settings)
+            build.keyframe_poses(stage.objects, stage.camera, trajectory.positions, trajectory.quaternions,
+                                 camera_to_world(scene.camera, scene.frames))
+            for b_scene in (stage.rgb, stage.gt):
+                b_scene.frame_start, b_scene.frame_end = 0, scene.frames - 1
+            try:
+                bpy.ops.wm.save_as_mainfile(filepath=str(path), check_existing=False, copy=True)
+            except RuntimeError as e:
+                raise RenderError(f"save_blend: cannot write {path}: {str(e).strip()}") from None
+    finally:
+        _active = False
+
+
+def _check_trajectory(scene: Scene, trajectory: Trajectory) -> None:
+    f, n = trajectory.positions.shape[:2]
+    if (f, n) != (scene.frames, len(scene.objects)):
+        raise RenderError(f"trajectory: {f} frames x {n} objects, but the scene has {scene.frames} "
+                          f"frames x {len(scene.objects)} objects; simulate this scene to get its trajectory")
 
 
 def _read_rgba(path: Path, resolution: tuple[int, int]) -> np.ndarray:
