@@ -100,9 +100,11 @@ def run_stages(config: BenchConfig, scene: Scene, work: Path, log_path: Path) ->
 
     Returns ``stages_s`` (median seconds per ``sim.pipeline.STAGES`` key), ``total_s`` (median wall
     of ``run_scene``), ``bare_s`` (median wall of the bare frame loop), ``bare_rgb_s`` and
-    ``bare_gt_s`` (its summed render calls), ``overhead_ratio`` (median over repeats of total / bare)
-    and ``bare_max_abs_diff`` (largest RGB difference, 0-255, between the two renders of frame 0:
-    0 when the bare script renders the identical scene).
+    ``bare_gt_s`` (its summed render calls), ``runs`` (per repeat: ``total_s``, ``bare_s``),
+    ``overhead_ratio`` (median over repeats of total / bare of the same repeat: medians of totals
+    and bare times from different repeats need not pair on a busy machine) and
+    ``bare_max_abs_diff`` (largest RGB difference, 0-255, between the two renders of frame 0: 0 when
+    the bare script renders the identical scene).
     """
     settings = RenderSettings()
     trajectory = simulate(scene)
@@ -127,6 +129,7 @@ def run_stages(config: BenchConfig, scene: Scene, work: Path, log_path: Path) ->
         "bare_s": statistics.median(run["bare"]["total_s"] for run in runs),
         "bare_rgb_s": statistics.median(sum(run["bare"]["render_s"]["rgb"]) for run in runs),
         "bare_gt_s": statistics.median(sum(run["bare"]["render_s"]["gt"]) for run in runs),
+        "runs": [{"total_s": run["total"], "bare_s": run["bare"]["total_s"]} for run in runs],
         "overhead_ratio": statistics.median(run["total"] / run["bare"]["total_s"] for run in runs),
         "bare_max_abs_diff": int(np.abs(ours - theirs).max()),
     }

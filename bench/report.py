@@ -52,7 +52,9 @@ def format_report(f: dict[str, Any]) -> str:
                    f"{1000 * st['bare_s'] / frames:.1f}"),
               _row("  of which RGB / ground truth renders", f"{st['bare_rgb_s']:.2f}",
                    f"{st['bare_gt_s']:.2f}"),
-              _row("overhead ratio (total / bare)", f"{st['overhead_ratio']:.3f}"),
+              _row("overhead ratio (median of total / bare per run)", f"{st['overhead_ratio']:.3f}"),
+              "    per run (total s / bare s): " + ", ".join(f"{r['total_s']:.1f} / {r['bare_s']:.1f}"
+                                                          for r in st["runs"]),
               _row("bare vs scenesim RGB, max |diff| (0-255)", str(st["bare_max_abs_diff"]))]
     q = f["quality"]
     lines += ["", f"Quality per time: {c['quality_resolution']}x{c['quality_resolution']}, frames "
