@@ -31,7 +31,7 @@ from bench.throughput import run_scaling, run_workers
 from render_workers.job import JobSpec
 from sim.physics import simulate
 from sim.pipeline import STAGES, run_scene
-from sim.render import render, save_blend
+from sim.render import blender_version, render, save_blend
 from sim.scene import Scene
 from sim.settings import RenderSettings
 
@@ -74,8 +74,6 @@ def reference_scene(resolution: int, frames: int) -> Scene:
 
 def machine() -> dict[str, Any]:
     """CPU model, cores, memory, OS, Python and Blender versions, and the load average now."""
-    import bpy
-
     model = "unknown"
     if Path("/proc/cpuinfo").exists():
         model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -86,7 +84,7 @@ def machine() -> dict[str, Any]:
         memory_gib = round(kib / 2**20, 1)
     return {"cpu": model, "cores": os.cpu_count(), "memory_gib": memory_gib,
             "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "blender": bpy.app.version_string, "load_average_start": os.getloadavg()[0]}
+            "blender": blender_version(), "load_average_start": os.getloadavg()[0]}
 
 
 def _progress(message: str) -> None:

@@ -8,6 +8,6 @@ one render call), ``frame`` (``RenderedFrame``).
 """
 
 from sim.render.frame import RenderedFrame
-from sim.render.pipeline import render, save_blend
+from sim.render.pipeline import blender_version, render, save_blend
 
-__all__ = ["RenderedFrame", "render", "save_blend"]
+__all__ = ["RenderedFrame", "blender_version", "render", "save_blend"]

@@ -123,6 +123,13 @@ def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, p
         _active = False
 
 
+def blender_version() -> str:
+    """The version string of the bpy module in use (imports bpy, quietly)."""
+    with quiet_output(None):
+        import bpy
+    return bpy.app.version_string
+
+
 def _check_trajectory(scene: Scene, trajectory: Trajectory) -> None:
     f, n = trajectory.positions.shape[:2]
     if (f, n) != (scene.frames, len(scene.objects)):
