@@ -202,7 +202,8 @@ class LocalPool:
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
             target=worker_main, name=f"scenesim-worker-{slot.number}", daemon=True,
-            args=(child_conn, self.task, self.spec.to_dict(), str(self.spec.out), self._threads, os.getpid()))
+            args=(child_conn, self.task, self.spec.to_dict(), str(self.spec.out), self._threads,
+                  self.options.worker_cores(slot.number), os.getpid()))
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # inherited by the child
         try:
             process.start()

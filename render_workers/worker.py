@@ -142,11 +142,14 @@ def _drop_blender_paths() -> None:
 
 
 def worker_main(conn: Connection, task: SceneTask, spec_data: dict[str, Any], out: str, threads: int,
-                parent_pid: int) -> None:
-    """Entry point of a spawned pool worker. SIGINT is ignored here (the driver, which gets the
-    terminal's Ctrl-C, stops the workers); the driver starts workers with SIGINT blocked and this
-    unblocks it once it is ignored."""
+                cores: frozenset[int] | None, parent_pid: int) -> None:
+    """Entry point of a spawned pool worker, pinned to ``cores`` (None: not pinned) before Blender
+    starts its thread pool. SIGINT is ignored here (the driver, which gets the terminal's Ctrl-C,
+    stops the workers); the driver starts workers with SIGINT blocked and this unblocks it once it
+    is ignored."""
     _die_with_parent(parent_pid)
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
     _drop_blender_paths()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -53,7 +53,7 @@ class FakeTask:
             time.sleep(600)
         time.sleep(self.seconds)
         return {"scene": scene_name(index), "index": index, "worker": os.getpid(), "threads": threads,
-                "rss_mb": self.rss_mb}
+                "cores": sorted(os.sched_getaffinity(0)), "rss_mb": self.rss_mb}
 
 
 def _run(tmp_path: Path, task: FakeTask, scenes: int = 6, **options: Any) -> list[dict[str, Any]]:
@@ -80,6 +80,10 @@ def test_every_scene_once_across_persistent_workers(tmp_path):
     assert sorted(r["index"] for r in done) == list(range(6))
     assert len({r["worker"] for r in done}) == 2  # two processes, each rendering several scenes
     assert all(r["threads"] == max(1, available_cores() // 2) for r in done)
+    cores = {r["worker"]: frozenset(r["cores"]) for r in done}
+    if available_cores() >= 2:  # each worker pinned to cores of its own, as many as its threads
+        first, second = cores.values()
+        assert not first & second and len(first) == len(second) == available_cores() // 2
     assert not _events(records, "scene_error")
     _assert_no_live_workers(records)
 
