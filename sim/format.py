@@ -2,7 +2,8 @@
 
 A scene directory holds ``scene.json``, ``metadata.json``, ``events.json`` and, per frame t, one file
 per pass named ``{pass}_{t:05d}.{ext}``. PNG passes are written with imageio; float passes are
-float32 TIFF (lossless, readable with ``imageio.v3.imread``); masks are 8-bit PNG (0 or 255).
+float32 TIFF (lossless, zlib with the floating-point predictor, readable with ``imageio.v3.imread``
+or ``tifffile`` when imagecodecs is installed, and with libtiff); masks are 8-bit PNG (0 or 255).
 Optionally (``RenderSettings.point_tracks`` > 0) ``point_tracks.npz`` holds long-range point tracks
 (``POINT_TRACK_FIELDS``; ``numpy.load`` reads it).
 """
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FORMAT_VERSION = "1.1"
-"""1.1 added the optional ``point_tracks.npz``; 1.0 directories read the same."""
+FORMAT_VERSION = "1.2"
+"""1.1 added the optional ``point_tracks.npz``; 1.2 compresses float TIFFs with the floating-point
+predictor (TIFF predictor 3: libtiff reads it; tifffile needs imagecodecs). 1.0 and 1.1 directories
+read the same."""
 PARTIAL_SUFFIX = ".partial"
 
 

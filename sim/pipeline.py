@@ -36,10 +36,6 @@ class SceneResult:
     path: Path
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def total_s(self) -> float:
-        return sum(self.timings.values())
-
 
 def _windows(frames: Iterator[RenderedFrame]) -> Iterator[tuple[RenderedFrame | None, RenderedFrame,
                                                                  RenderedFrame | None]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
+import tifffile
 
 from sim.errors import OutputError
 from sim.format import CONVENTIONS, FORMAT_VERSION, PARTIAL_SUFFIX, PASSES
@@ -78,6 +80,19 @@ def test_round_trip_of_every_pass_is_bit_exact(tmp_path):
             np.testing.assert_array_equal(arr.view(np.uint32), expected.view(np.uint32))
         else:
             np.testing.assert_array_equal(arr, expected)
+
+
+def test_float_passes_use_the_floating_point_predictor_and_plain_tiffs_still_load(tmp_path):
+    path, frames = write_scene(tmp_path)
+    depth_file = path / PASSES["depth"].filename(0)
+    with tifffile.TiffFile(depth_file) as tif:
+        page = tif.pages[0]
+        assert page.compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        assert page.predictor == tifffile.PREDICTOR.FLOATINGPOINT
+    assert iio.imread(depth_file).dtype == np.float32  # imageio reads them too
+    tifffile.imwrite(depth_file, frames[0]["depth"], compression="zlib")  # as format 1.0/1.1 wrote it
+    np.testing.assert_array_equal(load_scene(path, passes=["depth"])["depth"][0].view(np.uint32),
+                                  frames[0]["depth"].view(np.uint32))
 
 
 def test_only_requested_passes_are_decoded(tmp_path):
