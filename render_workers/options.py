@@ -5,28 +5,13 @@ its resume."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sim.errors import SceneValidationError
+from sim.processes import allowed_cores, available_cores
 
 BACKENDS = ("local", "ray")
-
-
-def allowed_cores() -> list[int] | None:
-    """The CPU cores this process may run on (its affinity mask), sorted; None where the OS has no
-    affinity masks (macOS, Windows)."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return None
-
-
-def available_cores() -> int:
-    """How many CPU cores this process may run on."""
-    cores = allowed_cores()
-    return len(cores) if cores is not None else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

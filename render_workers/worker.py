@@ -10,7 +10,6 @@ index) ``("done", index, report)`` or ``("error", index, message)``; ``None`` as
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import signal
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 from render_workers.job import JobSpec
 from render_workers.jobdir import BLENDER_LOG
 from render_workers.seeds import scene_name
+from sim.processes import die_with_parent
 
 _MIB = 1024 * 1024
 
@@ -113,16 +113,6 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Linux: the kernel sends this process SIGKILL when its parent dies, so a killed driver leaves
-    no orphan Blender behind. Elsewhere the pipe's EOF ends an idle worker."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _redirect_output(log_path: Path) -> None:
     """Sends this process's stdout and stderr (pybullet's banner, tracebacks) to ``log_path``."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -147,7 +137,7 @@ def worker_main(conn: Connection, task: SceneTask, spec_data: dict[str, Any], ou
     starts its thread pool. SIGINT is ignored here (the driver, which gets the terminal's Ctrl-C,
     stops the workers); the driver starts workers with SIGINT blocked and this unblocks it once it
     is ignored."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     if cores is not None:
         os.sched_setaffinity(0, cores)
     _drop_blender_paths()

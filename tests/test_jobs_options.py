@@ -6,11 +6,17 @@ import pytest
 
 from render_workers import options as options_module
 from render_workers.options import RunOptions
+from sim import processes
+
+
+def _set_cores(monkeypatch, cores):
+    for module in (processes, options_module):
+        monkeypatch.setattr(module, "allowed_cores", lambda: cores)
 
 
 @pytest.fixture
 def eight_cores(monkeypatch):
-    monkeypatch.setattr(options_module, "allowed_cores", lambda: [0, 1, 2, 3, 8, 9, 10, 11])
+    _set_cores(monkeypatch, [0, 1, 2, 3, 8, 9, 10, 11])
 
 
 def test_workers_split_the_cores_into_disjoint_pinned_shares(eight_cores):
@@ -34,5 +40,5 @@ def test_explicit_threads_pinned_only_while_they_fit(eight_cores):
 def test_single_worker_ray_and_no_affinity_are_not_pinned(eight_cores, monkeypatch):
     assert RunOptions(workers=1).worker_cores(0) is None
     assert RunOptions(backend="ray", workers=2).worker_cores(0) is None
-    monkeypatch.setattr(options_module, "allowed_cores", lambda: None)
+    _set_cores(monkeypatch, None)
     assert RunOptions(workers=2).worker_cores(0) is None

@@ -1,0 +1,108 @@
+"""sim.sink (annotate + write a scene's frames) and sim.sink_process (the same in a helper process):
+identical directories either way, errors raised in the caller with nothing half-written, a dead
+helper replaced. Synthetic frames, no Blender."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from sim import sink_process
+from sim.errors import OutputError
+from sim.io import load_scene
+from sim.render.frame import RenderedFrame
+from sim.settings import RenderSettings
+from sim.sink import SceneSink
+from sim.sink_process import SinkProcess
+from tests.synthetic_scenes import make_scene, still_trajectory
+
+SCENE = make_scene(frames=4)
+SETTINGS = RenderSettings(point_tracks=16)
+
+
+def rendered(t: int, rgb: bool = True) -> RenderedFrame:
+    """Frame t: the floor seen below row 5, a box in front moving one column per frame."""
+    width, height = SCENE.resolution
+    rng = np.random.default_rng(t)
+    index = np.zeros((height, width), dtype=np.uint16)
+    index[5:] = 1
+    index[2:5, 1 + t:4 + t] = 2
+    depth = np.where(index > 0, rng.uniform(7.0, 9.0, (height, width)), np.inf).astype(np.float32)
+    normal = np.where(index[..., None] > 0, [0.0, 0.0, 1.0], 0.0).astype(np.float32)
+    coords = np.where(index[..., None] > 0, rng.uniform(0, 1, (height, width, 3)), 0.0).astype(np.float32)
+    rgba = rng.integers(0, 256, (height, width, 4), dtype=np.uint8) if rgb else None
+    return RenderedFrame(t, rgba, depth, normal, index, coords)
+
+
+def write(sink_class, tmp_path, name="scene_00000", frames=None):
+    with sink_class(SCENE, still_trajectory(SCENE), SETTINGS, tmp_path, name) as sink:
+        for frame in frames if frames is not None else [rendered(t) for t in range(SCENE.frames)]:
+            sink.push(frame)
+        return sink.finish({"physics_s": 0.5})
+
+
+def test_helper_process_writes_the_same_scene_as_in_process(tmp_path):
+    here = write(SceneSink, tmp_path / "here")
+    there = write(SinkProcess, tmp_path / "there")
+    assert there.path == tmp_path / "there" / "scene_00000"
+    assert set(there.timings) >= {"physics_s", "annotate_s", "write_s", "tracks_s"}
+    assert there.timings["physics_s"] == 0.5 and there.timings["write_s"] > 0
+    a, b = load_scene(here.path), load_scene(there.path)
+    for key in ("scene", "events", "point_tracks"):
+        assert repr(a[key]) == repr(b[key]), key
+    meta_a, meta_b = (json.loads((p / "metadata.json").read_text()) for p in (here.path, there.path))
+    assert {**meta_a, "timings": None} == {**meta_b, "timings": None}
+    for name in meta_a["passes"]:
+        assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
+    assert sorted(os.listdir(tmp_path / "there")) == ["scene_00000"]
+
+
+@pytest.mark.parametrize("sink_class", [SceneSink, SinkProcess])
+def test_a_bad_frame_raises_in_the_caller_and_leaves_nothing(tmp_path, sink_class):
+    frames = [rendered(t) for t in range(SCENE.frames)]
+    frames[1] = dataclasses.replace(frames[1], depth=frames[1].depth[:-1])  # wrong shape
+    with pytest.raises((OutputError, ValueError), match="depth"):
+        write(sink_class, tmp_path, frames=frames)
+    assert os.listdir(tmp_path) == []
+    assert write(sink_class, tmp_path).path.is_dir()  # the same sink kind works on afterwards
+
+
+def test_frames_out_of_order_name_the_problem(tmp_path):
+    frames = [rendered(0), rendered(2)]
+    with pytest.raises(ValueError, match="got frame 2, expected frame 1"):
+        write(SceneSink, tmp_path, frames=frames)
+    with pytest.raises(OutputError, match="ValueError: push: got frame 2, expected frame 1"):
+        write(SinkProcess, tmp_path, frames=frames + [rendered(3)])
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_exception_in_the_caller_removes_the_partial_directory(tmp_path):
+    sink = SinkProcess(SCENE, still_trajectory(SCENE), SETTINGS, tmp_path, "s")
+    with pytest.raises(KeyError), sink:
+        sink.push(rendered(0))
+        raise KeyError("renderer failed")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_killed_helper_is_an_error_and_is_replaced(tmp_path):
+    write(SinkProcess, tmp_path, "first")
+    helper = sink_process._helper
+    with pytest.raises(OutputError, match="helper process died"), \
+            SinkProcess(SCENE, still_trajectory(SCENE), SETTINGS, tmp_path, "second") as sink:
+        assert sink_process._helper is helper  # reused across scenes
+        sink.push(rendered(0))
+        time.sleep(0.5)  # the helper has begun the scene: second.partial exists
+        os.kill(helper.process.pid, signal.SIGKILL)
+        helper.process.wait()
+        for t in range(1, SCENE.frames):
+            sink.push(rendered(t))
+        sink.finish({})
+    assert sorted(os.listdir(tmp_path)) == ["first"]
+    assert write(SinkProcess, tmp_path, "third").path.is_dir()
+    assert sink_process._helper is not helper
