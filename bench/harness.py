@@ -61,7 +61,7 @@ class BenchConfig:
     scaling_frames: int = 2
 
 
-FULL = BenchConfig("full", 256, 24, 3, 256, (0, 12, 23), 1024, 3, 6, 128, 12, 2)
+FULL = BenchConfig("full", 256, 24, 3, 256, (0, 12, 23), 1024, 3, 8, 128, 12, 2)
 QUICK = BenchConfig("quick", 128, 8, 2, 256, (12,), 512, 2, 4, 64, 8, 1)
 
 

@@ -7,6 +7,8 @@ x right, y down, the camera looks along +z. Pixel (i, j) covers [i, i+1)×[j, j+
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sim.scene import Camera
@@ -109,12 +111,22 @@ def transform_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def pixel_rays(K: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) unit ray directions in camera axes through every pixel centre."""
+    """(H, W, 3) unit ray directions in camera axes through every pixel centre. Computed once per
+    (K, resolution) and shared by later calls, so the array is read-only."""
+    return _pixel_rays(tuple(np.asarray(K, dtype=np.float64).ravel().tolist()),
+                       (int(resolution[0]), int(resolution[1])))
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_rays(k: tuple[float, ...], resolution: tuple[int, int]) -> np.ndarray:
+    K = np.array(k).reshape(3, 3)
     width, height = resolution
     xs = (np.arange(width) + 0.5 - K[0, 2]) / K[0, 0]
     ys = (np.arange(height) + 0.5 - K[1, 2]) / K[1, 1]
     d = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], np.ones((height, 1))), axis=-1)
-    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+    rays = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    rays.flags.writeable = False
+    return rays
 
 
 def project(K: np.ndarray, points_cam: np.ndarray) -> np.ndarray:
