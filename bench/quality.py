@@ -23,9 +23,7 @@ from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
 
-KUBRIC_OVERRIDES = {"cycles.sampling_pattern": "TABULATED_SOBOL",
-                    "cycles.denoising_input_passes": "RGB_ALBEDO_NORMAL",
-                    "cycles.denoising_prefilter": "ACCURATE", "cycles.denoising_quality": "HIGH",
+KUBRIC_OVERRIDES = {"cycles.sampling_pattern": "TABULATED_SOBOL", "cycles.denoising_quality": "HIGH",
                     "cycles.diffuse_bounces": 4, "cycles.glossy_bounces": 4,
                     "cycles.transmission_bounces": 12}
 """Blender's own values (its factory settings, which Kubric keeps) for what scenesim sets otherwise."""
@@ -45,17 +43,19 @@ class QualitySetting:
 
 KUBRIC_LIKE = QualitySetting(
     "kubric_like", "Kubric's MOVi: 64 spp fixed + OIDN (albedo/normal guides), 12 bounces",
-    RenderSettings(samples=64, adaptive_threshold=0.0, max_bounces=12), KUBRIC_OVERRIDES)
+    RenderSettings(samples=64, adaptive_threshold=0.0, max_bounces=12, denoise_guides=True), KUBRIC_OVERRIDES)
 DEFAULT = QualitySetting("default", "scenesim default: " + ", ".join(
     f"{k}={v}" for k, v in RenderSettings().to_dict().items() if k in ("samples", "adaptive_threshold")),
     RenderSettings())
 GRID = (
     KUBRIC_LIKE,
     DEFAULT,
-    QualitySetting("adaptive_0.01", "adaptive 0.01, <= 512 spp + OIDN",
-                   RenderSettings(adaptive_threshold=0.01)),
-    QualitySetting("adaptive_0.035", "adaptive 0.035, <= 512 spp + OIDN",
-                   RenderSettings(adaptive_threshold=0.035)),
+    QualitySetting("default_guided", "the default + albedo/normal guides (--denoise-guides)",
+                   RenderSettings(denoise_guides=True)),
+    QualitySetting("adaptive_0.01_128", "adaptive 0.01, <= 128 spp + OIDN",
+                   RenderSettings(samples=128)),
+    QualitySetting("adaptive_0.015_512", "adaptive 0.015, <= 512 spp + OIDN (the first default)",
+                   RenderSettings(samples=512, adaptive_threshold=0.015)),
     QualitySetting("fixed_64_oidn", "64 spp fixed + OIDN (colour only)",
                    RenderSettings(samples=64, adaptive_threshold=0.0)),
     QualitySetting("fixed_16_oidn", "16 spp fixed + OIDN (colour only)",

@@ -57,6 +57,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1]")
+    return value
+
+
 def _param(text: str) -> tuple[str, Any]:
     """``name=value`` with value parsed as JSON when it can be (``3``, ``0.5``, ``true``), else text."""
     name, sep, raw = text.partition("=")
@@ -79,9 +89,15 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenes", type=_positive, default=1, help="number of scenes (recipe only)")
     p.add_argument("--resolution", type=_resolution, help="N or WxH pixels (default: the scene's, 256)")
     p.add_argument("--frames", type=_positive, help="frames per scene (default: the scene's, 24)")
-    p.add_argument("--samples", type=_positive, help="most Cycles samples per pixel for RGB (default 512; "
+    p.add_argument("--samples", type=_positive, help="most Cycles samples per pixel for RGB (default 64; "
                    "adaptive sampling stops earlier where a pixel has converged)")
+    p.add_argument("--adaptive-threshold", type=_threshold, metavar="T",
+                   help="adaptive sampling's noise threshold, lower = more samples (default 0.01; "
+                        "0 = every pixel gets --samples)")
     p.add_argument("--no-denoise", action="store_true", help="turn OpenImageDenoise off")
+    p.add_argument("--denoise-guides", action="store_true",
+                   help="denoise with albedo and normal guides: better on environment-lit scenes "
+                        "(movi-c..e: +0.9 dB for ~13%% more time)")
     p.add_argument("--gt-only", action="store_true", help="skip RGB: ground truth only")
     p.add_argument("--point-tracks", type=_count, metavar="N",
                    help="also write N long-range point tracks per scene (point_tracks.npz; default 0)")

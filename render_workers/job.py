@@ -109,8 +109,12 @@ class JobSpec:
         overrides: dict[str, Any] = {}
         if args.samples is not None:
             overrides["samples"] = args.samples
+        if getattr(args, "adaptive_threshold", None) is not None:
+            overrides["adaptive_threshold"] = args.adaptive_threshold
         if args.no_denoise:
             overrides["denoise"] = False
+        if getattr(args, "denoise_guides", False):
+            overrides["denoise_guides"] = True
         if args.gt_only:
             overrides["rgb"] = False
         if getattr(args, "point_tracks", None):

@@ -33,12 +33,25 @@ def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     (["--param", "max_objects=99"], "recipe movi-a: parameter max_objects=99 is outside [1, 30]"),
     (["--param", "colour=1"], "recipe movi-a: unknown parameter 'colour'"),
     (["--frames", "100001"], "frames: got 100001, expected an integer in [1, 100000]"),
+    (["--adaptive-threshold", "1.5"], "argument --adaptive-threshold: 1.5 must be in [0, 1]"),
 ])
 def test_bad_render_arguments(tmp_path, capsys, args, message):
     out = tmp_path / "out"
     error = _error(capsys, ["render", "--recipe", "movi-a", "--out", str(out), *args])
     assert error.startswith(message), error
     assert not out.exists()  # refused before any work
+
+
+def test_sampling_and_denoising_flags_reach_the_job_spec(tmp_path):
+    from render_workers.cli import build_parser
+
+    args = build_parser().parse_args(["render", "--recipe", "movi-a", "--out", str(tmp_path),
+                                      "--adaptive-threshold", "0.02", "--denoise-guides", "--samples", "32"])
+    settings = JobSpec.from_args(args).settings
+    assert (settings.adaptive_threshold, settings.denoise_guides, settings.samples) == (0.02, True, 32)
+    defaults = JobSpec.from_args(build_parser().parse_args(
+        ["render", "--recipe", "movi-a", "--out", str(tmp_path)])).settings
+    assert (defaults.adaptive_threshold, defaults.denoise_guides, defaults.samples) == (0.01, False, 64)
 
 
 def test_unknown_recipe_and_scene_file_errors(tmp_path, capsys):

@@ -274,6 +274,15 @@ def test_repeated_render_is_identical_and_gt_only_is_faster():
 
 
 @pytest.mark.slow
+def test_denoise_guides_change_only_the_denoised_image():
+    scene = _scene(frames=1)
+    plain, guided = (_render_all(scene, RenderSettings(samples=4, denoise_guides=guides))[0]
+                     for guides in (False, True))
+    assert np.abs(plain.rgba.astype(int) - guided.rgba.astype(int)).max() > 0  # another denoiser input
+    np.testing.assert_array_equal(plain.depth, guided.depth)
+
+
+@pytest.mark.slow
 def test_blender_output_goes_to_the_log_not_the_terminal(capfd, tmp_path):
     scene = _scene(frames=1, resolution=(16, 12))
     _render_all(scene)

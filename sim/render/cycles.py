@@ -6,9 +6,9 @@
   [0, 1] (not AgX/Filmic tone mapping, so a colour of 0.5 in the scene and in the image agree).
   Fixed choices, measured (README, Performance): blue-noise sampling (+0.9 dB at 16 spp over
   tabulated Sobol on movi-a), adaptive sampling from ``ADAPTIVE_MIN_SAMPLES`` on, and
-  OpenImageDenoise on the colour alone: on movi-a as good as with albedo and normal guides and their
-  accurate prefilter (within 0.2 dB) at 2/3 of the time, better than with the fast prefilter;
-  environment-lit scenes (movi-c) would gain ~1.3 dB from the guides at ~1.4x the time.
+  OpenImageDenoise on the colour alone unless ``settings.denoise_guides``: on movi-a as good as with
+  albedo and normal guides and their accurate prefilter, at less time; environment-lit scenes
+  (movi-c) gain ~0.9 dB from the guides at ~1.13x the time. The fast prefilter lost quality.
 - ``gt``: the ground truth. 1 sample, 0 bounces, no lights, no world, box filter of the minimum
   width (0.01 px; Cycles traces sample 0 through the pixel centre anyway), every object drawn with
   ``build.ground_truth_material`` (an emission closure and the object-coordinate AOV), with Z,
@@ -86,7 +86,8 @@ def _configure_rgb(b_scene: bpy.types.Scene, settings: RenderSettings) -> None:
         cyc.adaptive_min_samples = ADAPTIVE_MIN_SAMPLES
     cyc.use_denoising = settings.denoise
     cyc.denoiser = "OPENIMAGEDENOISE"
-    cyc.denoising_input_passes = "RGB"
+    cyc.denoising_input_passes = "RGB_ALBEDO_NORMAL" if settings.denoise_guides else "RGB"
+    cyc.denoising_prefilter = "ACCURATE"
     cyc.denoising_use_gpu = False
     # max_bounces is the only bounce limit: the per-kind limits (diffuse 4, glossy 4, …) are raised to it
     cyc.max_bounces = settings.max_bounces
