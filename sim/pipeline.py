@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from sim import sink_process
 from sim.physics import simulate
 from sim.processes import available_cores
 from sim.render import render
@@ -33,14 +34,14 @@ def run_scene(scene: Scene, settings: RenderSettings, out_dir: Path, name: str, 
     """Simulates, renders, annotates and writes ``scene`` to ``out_dir/name`` atomically (written as
     ``name.partial`` and renamed when complete). Blender's console output goes to ``log_path`` (or
     nowhere). ``helper``: annotate and write in the helper process (True), in this one (False), or
-    the helper when this process may run on 2 or more cores (None; a pool worker pinned to one core
-    does everything itself)."""
+    the helper when this process may run on 2 or more cores of a POSIX system (None; a pool worker
+    pinned to one core does everything itself)."""
     timings = dict.fromkeys(STAGES, 0.0)
     t0 = time.perf_counter()
     trajectory = simulate(scene)
     timings["physics_s"] = time.perf_counter() - t0
 
-    use_helper = available_cores() >= 2 if helper is None else helper
+    use_helper = sink_process.AVAILABLE and available_cores() >= 2 if helper is None else helper
     sink_class = SinkProcess if use_helper else SceneSink
     render_timings: dict[str, float] = {}
     with sink_class(scene, trajectory, settings, Path(out_dir), name, overwrite=overwrite) as sink:

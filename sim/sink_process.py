@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import os
 import pickle
 import select
@@ -42,6 +41,8 @@ from sim.settings import RenderSettings
 from sim.sink import SceneResult, SceneSink
 from sim.trajectory import Trajectory
 
+AVAILABLE = os.name == "posix"
+"""The helper needs POSIX pipes (``select`` on them, ``pass_fds``)."""
 _PIPE_BYTES = 1 << 20
 """Capacity asked for the frame pipe (Linux ``F_SETPIPE_SZ``; the default limit is 1 MiB)."""
 _helper: _Helper | None = None
@@ -65,6 +66,8 @@ class _Helper:
         assert self.process.stdin is not None
         self.commands: BinaryIO = self.process.stdin
         with contextlib.suppress(OSError, AttributeError):
+            import fcntl  # POSIX only, like select() on pipes: see AVAILABLE
+
             fcntl.fcntl(self.commands.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         self.replies = os.fdopen(reply_read, "rb")
 

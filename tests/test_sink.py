@@ -106,3 +106,17 @@ def test_a_killed_helper_is_an_error_and_is_replaced(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["first"]
     assert write(SinkProcess, tmp_path, "third").path.is_dir()
     assert sink_process._helper is not helper
+
+
+@pytest.mark.slow
+def test_run_scene_writes_the_same_files_with_and_without_the_helper(tmp_path):
+    from render_workers.job import JobSpec
+    from sim.pipeline import run_scene
+
+    scene = JobSpec(out=tmp_path, recipe="movi-a", resolution=(16, 12), frames=3).scene(0)
+    settings = RenderSettings(samples=2)
+    paths = [run_scene(scene, settings, tmp_path / str(helper), "s", helper=helper).path
+             for helper in (False, True)]
+    a, b = (load_scene(p) for p in paths)
+    for name in json.loads((paths[0] / "metadata.json").read_text())["passes"]:
+        assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
