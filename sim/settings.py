@@ -22,8 +22,9 @@ class RenderSettings:
     nothing gained on movi-a; off by default.
     adaptive_threshold: Cycles' adaptive-sampling noise threshold, 0 = off (fixed samples).
     The defaults (adaptive, threshold 0.01, at most 64 samples — never more than Kubric's fixed
-    64 —, denoised) come within 0.3 dB of Kubric's setting (64 fixed samples + guided denoising)
-    in ~0.35x its time on movi-a and ~0.8x on environment-lit movi-c (README, Performance).
+    64 —, denoised) come within 0.5 dB of Kubric's setting (64 fixed samples + guided denoising):
+    −0.3 dB in 0.35x its time on movi-a, −0.46 dB in 0.82x on environment-lit movi-c (README,
+    Performance).
     max_bounces: total light bounces (0–128). threads: Cycles CPU threads, 0 = all cores.
     rgb: render the RGB image at all (False = ground truth only).
     point_tracks: number of long-range point tracks per scene (``sim.tracks``), 0 = none.
