@@ -2,8 +2,9 @@
 must be the same path on every node (a shared file system). ``ray`` is an optional extra
 (``pip install 'scenesim[ray]'``), imported only here and only when this backend runs.
 
-Ray reuses a worker process for many tasks, so bpy is imported once per process there too; a
-process is replaced after ``recycle_after`` tasks (Ray's ``max_calls``). A crashed or killed task
+Ray reuses a worker process for many tasks, so bpy is imported once per process there too, after
+pinning the process to cores of its own (``core_lease``); a process is replaced after
+``recycle_after`` tasks (Ray's ``max_calls``). A crashed or killed task
 (or one past the timeout: it ends its own process with SIGALRM) is retried by Ray (``max_retries``),
 and so is a task that raises (``retry_exceptions``); Ray does not say which attempt succeeded, so
 the job log's ``attempt`` is None for Ray scenes.
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from render_workers.core_lease import pin_to_free_cores
 from render_workers.job import JobSpec
 from render_workers.jobdir import remove_leftovers
 from render_workers.options import RunOptions
@@ -46,8 +48,11 @@ def _alarm(timeout_s: float | None) -> Iterator[None]:
 
 def render_task(task: SceneTask, spec_data: dict[str, Any], out: str, index: int, threads: int,
                 timeout_s: float | None) -> dict[str, Any]:
-    """The body of one Ray task: scene ``index`` of the job ``spec_data`` (``JobSpec.to_dict``)."""
+    """The body of one Ray task: scene ``index`` of the job ``spec_data`` (``JobSpec.to_dict``). The
+    first task of a Ray worker process pins it to ``threads`` free cores of its node before Blender
+    starts (``core_lease``; unpinned if none are free)."""
     spec = JobSpec.from_dict(spec_data, Path(out))
+    pin_to_free_cores(threads)
     task.warm_up()
     with _alarm(timeout_s):
         return task(spec, index, threads)
