@@ -15,13 +15,13 @@ from sim import sink_process
 from sim.physics import simulate
 from sim.processes import available_cores
 from sim.render import render
+from sim.render.pipeline import TIMING_KEYS
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.sink import SINK_STAGES, SceneResult, SceneSink
 from sim.sink_process import SinkProcess
 
-RENDER_STAGES = ("build_s", "rgb_render_s", "gt_render_s", "decode_s")
-STAGES = ("physics_s", *RENDER_STAGES, *SINK_STAGES)
+STAGES = ("physics_s", *TIMING_KEYS, *SINK_STAGES)
 """Keys of ``SceneResult.timings``: seconds per stage. With the sink in its helper process its
 stages overlap rendering, so the stages can add up to more than the wall time."""
 
