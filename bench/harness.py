@@ -29,6 +29,7 @@ from bench.quality import DEFAULT, KUBRIC_LIKE, run_quality
 from bench.report import format_report, targets
 from bench.throughput import run_scaling, run_workers
 from render_workers.job import JobSpec
+from sim.passes import DEFAULT_PASSES
 from sim.physics import simulate
 from sim.pipeline import STAGES, run_scene
 from sim.render import blender_version, render, save_blend
@@ -134,11 +135,12 @@ def run_stages(config: BenchConfig, scene: Scene, work: Path, log_path: Path) ->
 
 
 def run_gt_only(config: BenchConfig, scene: Scene, work: Path, log_path: Path) -> dict[str, Any]:
-    """Ground truth only (``rgb=False``): ``fps`` = frames / median wall of ``run_scene`` (scene
+    """Ground truth only (the default passes without ``rgba``): ``fps`` = frames / median wall of
+    ``run_scene`` (scene
     directory written: segmentation, depth, normals, object coordinates, flow), ``render_fps`` =
     frames / median wall of exhausting ``render`` (exact passes in memory, no annotation or files),
     and ``stages_s`` of the median-time run."""
-    settings = RenderSettings(rgb=False)
+    settings = RenderSettings(passes=tuple(p for p in DEFAULT_PASSES if p != "rgba"))
     trajectory = simulate(scene)
     walls, render_walls, timings = [], [], []
     for r in range(config.repeats):

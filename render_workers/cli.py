@@ -67,6 +67,28 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _pass_list(text: str) -> tuple[str, ...]:
+    """``a,b,c``: pass names of the registry (``sim.passes.PASSES``), checked."""
+    from sim.passes import resolve_passes
+
+    try:
+        return resolve_passes([p.strip() for p in text.split(",") if p.strip()], "--passes")
+    except SceneValidationError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--passes: ")) from None
+
+
+def _category_list(text: str) -> tuple[str, ...]:
+    """``a,b``: category names to append to the default category table."""
+    from sim.scene import CATEGORY_PATTERN
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if not CATEGORY_PATTERN.fullmatch(n)]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"{(bad or [text])[0]!r} is not a category name (lowercase "
+                                         "letters, digits, '_', '-')")
+    return names
+
+
 def _param(text: str) -> tuple[str, Any]:
     """``name=value`` with value parsed as JSON when it can be (``3``, ``0.5``, ``true``), else text."""
     name, sep, raw = text.partition("=")
@@ -98,7 +120,15 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--denoise-guides", action="store_true",
                    help="denoise with albedo and normal guides: better on environment-lit scenes "
                         "(movi-c..e: +0.9 dB for ~13%% more time)")
-    p.add_argument("--gt-only", action="store_true", help="skip RGB: ground truth only")
+    p.add_argument("--passes", type=_pass_list, metavar="A,B,...",
+                   help="passes to write (default: rgba, segmentation, depth, normal, object_coordinates, "
+                        "both flows and their masks; also z_depth, semantic); Cycles renders only what "
+                        "they need")
+    p.add_argument("--gt-only", action="store_true", help="skip RGB: the passes (default or --passes) "
+                   "without rgba")
+    p.add_argument("--categories", type=_category_list, metavar="A,B,...",
+                   help="categories of your recipe's objects to add to the category table (semantic ids "
+                        "after the catalogue's)")
     p.add_argument("--point-tracks", type=_count, metavar="N",
                    help="also write N long-range point tracks per scene (point_tracks.npz; default 0)")
     p.add_argument("--restart", action="store_true",

@@ -1,4 +1,4 @@
-"""A job: what to render (DESIGN §1, §4). Stored as ``job.json`` in the output directory.
+"""A job: what to render. Stored as ``job.json`` in the output directory.
 
 A ``JobSpec`` is (recipe or scene file, recipe parameters, job seed, scene count, resolution and
 frame overrides, render settings). ``JobSpec.scene(k)`` builds scene k from the spec alone (its seed
@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from render_workers.seeds import scene_name, scene_seed
+from sim.categories import default_table, semantic_ids
 from sim.errors import SceneValidationError
+from sim.passes import DEFAULT_PASSES
 from sim.scene import MAX_FRAMES, MAX_RESOLUTION, Scene
 from sim.settings import RenderSettings
 
@@ -38,7 +40,8 @@ class JobSpec:
     None when ``scene_data`` (a scene as a JSON-ready dict, rendered once) is given. params: recipe
     parameters (JSON values). seed: job seed in [0, 2^63); scene k's recipe seed is
     ``seeds.scene_seed(seed, k)``. scenes: number of scenes, 1…100000. resolution (width, height)
-    pixels and frames override the scene's when not None. settings: Cycles settings (threads 0).
+    pixels and frames override the scene's when not None. settings: Cycles settings (threads 0),
+    the passes to write and the category table (so a resume writes the same passes, same ids).
     """
 
     out: Path
@@ -83,14 +86,17 @@ class JobSpec:
     def validate(self) -> None:
         """Checks what can be checked before any work: the recipe exists and takes these parameters
         (``RecipeError`` otherwise), or the scene file's scene accepts the overrides; then scene 0's
-        asset files load (``AssetError``: a missing or corrupt mesh or environment image)."""
+        asset files load (``AssetError``: a missing or corrupt mesh or environment image) and its
+        categories are in the category table (``SceneValidationError``)."""
         from sim.assets import validate_assets
 
         if self.recipe is not None:
             from scenes import get_recipe
 
             get_recipe(self.recipe).resolve_params(self.params)
-        validate_assets(self.scene(0))
+        scene = self.scene(0)
+        validate_assets(scene)
+        semantic_ids(scene, self.settings.categories)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> JobSpec:
@@ -115,8 +121,14 @@ class JobSpec:
             overrides["denoise"] = False
         if getattr(args, "denoise_guides", False):
             overrides["denoise_guides"] = True
+        passes = getattr(args, "passes", None) or DEFAULT_PASSES
         if args.gt_only:
-            overrides["rgb"] = False
+            passes = tuple(p for p in passes if p != "rgba")
+            if not passes:
+                raise SceneValidationError("--gt-only: --passes rgba without rgba leaves nothing to write")
+        overrides["passes"] = passes
+        if getattr(args, "categories", None):
+            overrides["categories"] = (*default_table(), *args.categories)
         if getattr(args, "point_tracks", None):
             overrides["point_tracks"] = args.point_tracks
         return cls(out=Path(args.out), recipe=recipe, scene_data=scene_data, params=dict(args.param),

@@ -3,8 +3,10 @@
 One COCO image per frame of every scene, one annotation per instance visible in it: the mask as
 compressed RLE (COCO's run-length encoding, column-major, counts packed into a string), ``bbox``
 ``[x, y, width, height]`` in pixels from ``metadata.json``'s 2D box, ``area`` = the mask's pixel
-count, ``iscrowd`` 0. Categories: an instance's ``category`` in the metadata where there is one, else
-its asset id (one category per asset). ``file_name`` is the frame's RGB image relative to ``DIR``
+count, ``iscrowd`` 0. Categories: the job's category table with its ids (those of the ``semantic``
+pass), an instance's category its metadata ``category``; for older scenes without a table, the
+categories (else asset ids) in use, numbered in name order.
+``file_name`` is the frame's RGB image relative to ``DIR``
 (absent on disk for ``--gt-only`` scenes). Extra keys, which COCO readers ignore: on images
 ``scene`` and ``frame``, on annotations ``instance_id`` (the segmentation id, stable over a scene's
 frames: a track id).
@@ -91,6 +93,12 @@ def rle_decode(rle: Mapping[str, Any]) -> np.ndarray:
 
 
 def _categories(scenes: list[dict[str, Any]]) -> dict[str, int]:
+    """Category name -> COCO id: the job's category table (``metadata.json`` ``categories``, the ids
+    of the ``semantic`` pass) when every scene has the same one; else (scenes of format 1.2 and
+    before, or of different jobs) the names in use, sorted, numbered from 1."""
+    tables = [m.get("categories") for m in scenes]
+    if tables[0] is not None and all(t == tables[0] for t in tables):
+        return {name: int(i) for i, name in tables[0].items()}
     names = sorted({inst.get("category") or inst["asset"] for m in scenes for inst in m["instances"]})
     return {name: i + 1 for i, name in enumerate(names)}
 

@@ -46,9 +46,10 @@ except ImportError:  # torch is optional: only TorchSceneDataset needs it
     _TorchDataset = object
 
 MODES = ("clip", "pair")
-READ_AT_FIRST = ("forward_flow", "forward_flow_valid", "forward_occluded")
-READ_AT_SECOND = ("backward_flow", "backward_flow_valid", "backward_occluded")
-"""In pair mode, passes read once: at frame t (the first) and at frame t+1 (the second)."""
+READ_AT_FIRST = tuple(name for name, spec in PASSES.items() if spec.toward == 1)
+READ_AT_SECOND = tuple(name for name, spec in PASSES.items() if spec.toward == -1)
+"""In pair mode, passes read once: at frame t (the first; passes toward t+1) and at frame t+1 (the
+second; passes toward t)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ class SceneDataset:
         for entry in self.entries:
             missing = [p for p in self.passes if p not in entry.passes]
             if missing:
-                raise OutputError(f"{entry.path}: has no pass {missing[0]!r}; it has "
-                                  f"{', '.join(entry.passes)}")
+                raise OutputError(f"pass {missing[0]!r}: {entry.path} was rendered without it (it has "
+                                  f"{', '.join(entry.passes)}); ask for those or render with --passes")
         # (scene index, first frame) per sample
         self._samples = [(i, t) for i, e in enumerate(self.entries)
                          for t in ([0] if mode == "clip" else range(e.frames - 1))]

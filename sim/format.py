@@ -1,7 +1,9 @@
-"""The output format, defined once (DESIGN §3, §4): imported by the writer, the loader and the tests.
+"""The output format, defined once: imported by the writer, the loader and the tests.
 
 A scene directory holds ``scene.json``, ``metadata.json``, ``events.json`` and, per frame t, one file
-per pass named ``{pass}_{t:05d}.{ext}``. PNG passes are written with imageio; float passes are
+per pass named ``{pass}_{t:05d}.{ext}``: the passes the job chose (``RenderSettings.passes``), each
+declared in the pass registry ``PASSES`` (``sim.passes``: name, dtype, shape, encoding,
+description). PNG passes are written with imageio; float passes are
 float32 TIFF (lossless, zlib with the floating-point predictor, readable with ``imageio.v3.imread``
 or ``tifffile`` when imagecodecs is installed, and with libtiff); masks are 8-bit PNG (0 or 255).
 Optionally (``RenderSettings.point_tracks`` > 0) ``point_tracks.npz`` holds long-range point tracks
@@ -14,62 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FORMAT_VERSION = "1.2"
+from sim.passes import DEFAULT_PASSES, PASSES, PassSpec
+
+__all__ = ["CONVENTIONS", "DEFAULT_PASSES", "FORMAT_VERSION", "PARTIAL_SUFFIX", "PASSES", "POINT_TRACKS_FILE",
+           "POINT_TRACK_FIELDS", "PassSpec", "TrackField"]
+FORMAT_VERSION = "1.3"
 """1.1 added the optional ``point_tracks.npz``; 1.2 compresses float TIFFs with the floating-point
-predictor (TIFF predictor 3: libtiff reads it; tifffile needs imagecodecs). 1.0 and 1.1 directories
-read the same."""
+predictor (TIFF predictor 3: libtiff reads it; tifffile needs imagecodecs); 1.3 writes only the
+passes a job chose (``metadata.json`` ``passes``), adds the ``z_depth`` and ``semantic`` passes, the
+category table (``metadata.json`` ``categories``, id -> name) and each instance's resolved
+``category``. 1.0, 1.1 and 1.2 directories read the same."""
 PARTIAL_SUFFIX = ".partial"
 
-
-@dataclass(frozen=True)
-class PassSpec:
-    """One per-frame pass: file extension, in-memory dtype, channels (0 = a plain (H, W) array)."""
-
-    name: str
-    ext: str
-    dtype: type
-    channels: int
-    description: str
-
-    def filename(self, frame: int) -> str:
-        return f"{self.name}_{frame:05d}.{self.ext}"
-
-    def shape(self, height: int, width: int) -> tuple[int, ...]:
-        return (height, width, self.channels) if self.channels else (height, width)
-
-
-PASSES: dict[str, PassSpec] = {p.name: p for p in (
-    PassSpec("rgba", "png", np.uint8, 4, "uint8 (H, W, 4), sRGB colour and alpha"),
-    PassSpec("segmentation", "png", np.uint16, 0,
-             "uint16 (H, W): 0 = background, k >= 1 = metadata.instances[k-1]"),
-    PassSpec("depth", "tiff", np.float32, 0,
-             "float32 (H, W), metres, Euclidean distance from the camera centre to the surface "
-             "seen through the pixel centre; +inf where no surface"),
-    PassSpec("normal", "tiff", np.float32, 3,
-             "float32 (H, W, 3), unit surface normal in world axes; 0 where no surface"),
-    PassSpec("object_coordinates", "tiff", np.float32, 3,
-             "float32 (H, W, 3), surface point in the object's own frame normalised to [0, 1] by "
-             "its bounding box; 0 where background"),
-    PassSpec("forward_flow", "tiff", np.float32, 2,
-             "float32 (H, W, 2), pixels (dx, dy): position in frame t+1 minus position in frame t "
-             "of the surface point seen at the pixel centre; NaN where invalid"),
-    PassSpec("backward_flow", "tiff", np.float32, 2,
-             "float32 (H, W, 2), pixels (dx, dy): position in frame t-1 minus position in frame t; "
-             "NaN where invalid"),
-    PassSpec("forward_flow_valid", "png", np.bool_, 0,
-             "bool (H, W): forward flow defined (a surface is seen, frame t+1 exists and the point is "
-             "in front of its camera)"),
-    PassSpec("backward_flow_valid", "png", np.bool_, 0,
-             "bool (H, W): backward flow defined (a surface is seen, frame t-1 exists and the point is "
-             "in front of its camera)"),
-    PassSpec("forward_occluded", "png", np.bool_, 0,
-             "bool (H, W): the point is hidden or out of view in frame t+1 (where flow is valid)"),
-    PassSpec("backward_occluded", "png", np.bool_, 0,
-             "bool (H, W): the point is hidden or out of view in frame t-1 (where flow is valid)"),
-)}
-
-RENDERED_PASSES = ("rgba", "segmentation", "depth", "normal", "object_coordinates")
-"""Passes produced by the renderer; the rest are computed by ``sim.annotate``."""
 
 CONVENTIONS = {
     "world": "right-handed, metres, +Z up",
@@ -84,6 +42,11 @@ CONVENTIONS = {
                     "linear velocity (m/s), angular velocity (rad/s, world axes)",
     "segmentation": "0 = background; k >= 1 = instances[k-1]; order = the scene's object order "
                     "with background objects left out",
+    "semantic": "0 = background; k >= 1 = category categories[str(k)] of the job's table (the same "
+                "category has the same id in every scene of a job)",
+    "depth": "depth: Euclidean distance from the camera centre (m); z_depth: the same point's distance "
+             "along the optical axis (camera z, m) = depth x cos(angle between the pixel ray and the "
+             "axis); both +inf where no surface",
     "flow": "(dx, dy) pixels; forward = pos(t+1) - pos(t), backward = pos(t-1) - pos(t); invalid "
             "where undefined (NaN, and the *_flow_valid mask is false), never silently zero",
     "bbox_2d": "per instance per frame [xmin, ymin, xmax, ymax] pixels covering the visible mask "

@@ -1,4 +1,4 @@
-"""Writes a scene directory atomically and reads it back (DESIGN §4, §5).
+"""Writes a scene directory atomically and reads it back.
 
 A scene is written into ``<out_dir>/<name>.partial/`` and renamed to ``<out_dir>/<name>/`` only when
 every file is complete, so a directory without the suffix is always whole. File names, dtypes and
@@ -36,7 +36,7 @@ from sim.format import (
 )
 from sim.scene import Scene
 
-SUPPORTED_FORMAT_VERSIONS = ("1.0", "1.1", FORMAT_VERSION)
+SUPPORTED_FORMAT_VERSIONS = ("1.0", "1.1", "1.2", FORMAT_VERSION)
 JSON_FILES = ("scene.json", "metadata.json", "events.json")
 
 
@@ -283,7 +283,8 @@ def load_scene(path: Path, passes: Iterable[str] | None = None,
                frames: Iterable[int] | None = None) -> dict[str, Any]:
     """Reads a scene directory: ``{"scene": Scene, "metadata": dict, "events": list}``, plus
     ``"point_tracks"`` (a dict of ``POINT_TRACK_FIELDS`` arrays) when the scene has them, plus, per
-    pass in ``passes`` (None = every pass written), an array (T, *PassSpec.shape) of its documented
+    pass in ``passes`` (None = every pass written, ``metadata["passes"]``; a pass the scene lacks is
+    an OutputError naming it and the passes it has), an array (T, *PassSpec.shape) of its documented
     dtype over ``frames`` (frame indices, None = all F frames, T = how many). Only the requested
     passes and frames are decoded."""
     path = Path(path)
@@ -292,8 +293,11 @@ def load_scene(path: Path, passes: Iterable[str] | None = None,
     available = metadata.get("passes", [])
     wanted = list(available if passes is None else passes)
     for name in wanted:
+        if name not in PASSES:
+            raise OutputError(f"pass {name!r}: unknown; known: {', '.join(PASSES)}")
         if name not in available:
-            raise OutputError(f"pass {name!r}: not in {path.name}; available: {', '.join(available)}")
+            raise OutputError(f"pass {name!r}: {path} was rendered without it (it has "
+                              f"{', '.join(available)}); render with --passes including it")
     times = list(range(scene.frames) if frames is None else frames)
     for t in times:
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < scene.frames:

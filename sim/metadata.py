@@ -16,9 +16,9 @@ import numpy as np
 
 from sim.annotate import boxes_3d, instance_ids
 from sim.assets import volume
+from sim.categories import id_table, object_category
 from sim.errors import OutputError
 from sim.format import CONVENTIONS, FORMAT_VERSION
-from sim.library import get_asset
 from sim.scene import Scene, SceneObject
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
@@ -70,7 +70,7 @@ def _object(scene: Scene, trajectory: Trajectory, i: int, obj2world: np.ndarray)
     obj = scene.objects[i]
     return {
         "name": obj.name, "object_index": i, "asset": obj.asset,
-        "category": get_asset(obj.asset).category, "scale": obj.scale,
+        "category": object_category(obj), "scale": obj.scale,
         "material": {"color": obj.material.color, "roughness": obj.material.roughness,
                      "metallic": obj.material.metallic},
         "mass": resolved_mass(obj), "friction": obj.friction, "restitution": obj.restitution,
@@ -83,20 +83,26 @@ def _object(scene: Scene, trajectory: Trajectory, i: int, obj2world: np.ndarray)
 
 
 def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: RenderSettings | None, *,
-                   boxes_2d: Sequence[Sequence[Box2D]], visibility: Sequence[Sequence[int]],
+                   boxes_2d: Sequence[Sequence[Box2D]] | None, visibility: Sequence[Sequence[int]] | None,
                    timings: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The content of ``metadata.json``.
 
     ``boxes_2d[t][k-1]`` and ``visibility[t][k-1]`` are instance k's box (``sim.annotate.boxes_2d``)
-    and visible pixel count (``sim.annotate.visibility``) in frame t, for t < scene.frames.
+    and visible pixel count (``sim.annotate.visibility``) in frame t, for t < scene.frames; both
+    None for a job without ground truth (the instances then have no ``bbox_2d`` and ``visibility``).
     ``timings``: optional seconds per pipeline stage. Instances (id k = segmentation value) come in
-    scene order; background objects are listed apart under ``background_objects``.
+    scene order; background objects are listed apart under ``background_objects``. ``categories``:
+    the category table of ``render_settings`` (default table without settings), id -> name.
     """
     frames, n_instances = scene.frames, len(scene.instances)
     if trajectory.positions.shape[:2] != (frames, len(scene.objects)):
         raise OutputError(f"trajectory: {trajectory.positions.shape[:2]} (frames, objects), expected "
                           f"{(frames, len(scene.objects))} from the scene")
+    if (boxes_2d is None) != (visibility is None):
+        raise OutputError("boxes_2d, visibility: give both or neither")
     for name, per_frame in (("boxes_2d", boxes_2d), ("visibility", visibility)):
+        if per_frame is None:
+            continue
         if len(per_frame) != frames or any(len(row) != n_instances for row in per_frame):
             raise OutputError(f"{name}: expected {frames} frames of {n_instances} instances each")
     obj2world = trajectory.object_to_world()
@@ -108,8 +114,9 @@ def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: Render
             background.append(entry)
             continue
         k = len(instances)
-        entry = {"id": k + 1, **entry, "bbox_2d": [row[k] for row in boxes_2d],
-                 "bbox_3d": corners[:, k], "visibility": [row[k] for row in visibility]}
+        entry = {"id": k + 1, **entry, "bbox_3d": corners[:, k]}
+        if boxes_2d is not None and visibility is not None:
+            entry.update(bbox_2d=[row[k] for row in boxes_2d], visibility=[row[k] for row in visibility])
         instances.append(entry)
     return json_native({
         "format_version": FORMAT_VERSION,
@@ -117,6 +124,7 @@ def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: Render
         "scene": {"resolution": scene.resolution, "frames": frames, "frame_rate": scene.frame_rate,
                   "step_rate": scene.step_rate, "seed": scene.seed, "gravity": scene.gravity},
         "camera": _camera(scene),
+        "categories": id_table((render_settings or RenderSettings()).categories),
         "instances": instances,
         "background_objects": background,
         "render_settings": render_settings.to_dict() if render_settings is not None else None,

@@ -1,4 +1,4 @@
-"""One scene through every stage: simulate -> render -> annotate -> write (DESIGN §1).
+"""One scene through every stage: simulate -> render -> annotate -> write.
 
 Frames stream through: the renderer yields one frame at a time into a ``sim.sink.SceneSink``, which
 holds three frames at most (t−1, t, t+1, for backward and forward flow) whatever the video length.
@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 from sim import sink_process
+from sim.categories import semantic_ids
 from sim.physics import simulate
 from sim.processes import available_cores
 from sim.render import render
-from sim.render.pipeline import TIMING_KEYS
+from sim.render.frames import TIMING_KEYS
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.sink import SINK_STAGES, SceneResult, SceneSink
@@ -36,6 +37,7 @@ def run_scene(scene: Scene, settings: RenderSettings, out_dir: Path, name: str, 
     nowhere). ``helper``: annotate and write in the helper process (True), in this one (False), or
     the helper when this process may run on 2 or more cores of a POSIX system (None; a pool worker
     pinned to one core does everything itself)."""
+    semantic_ids(scene, settings.categories)  # a category outside the table fails before any work
     timings = dict.fromkeys(STAGES, 0.0)
     t0 = time.perf_counter()
     trajectory = simulate(scene)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ ENVIRONMENT_SUFFIXES = (".exr", ".hdr", ".png", ".jpg", ".jpeg", ".tif", ".tiff"
 """File types of ``hdri`` backgrounds (equirectangular environment images)."""
 MAX_RESOLUTION = 8192
 MAX_FRAMES = 100_000
+CATEGORY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""What ``SceneObject.category`` may be."""
 
 
 def _fail(field_name: str, value: Any, allowed: str) -> typing.NoReturn:
@@ -121,6 +124,8 @@ class SceneObject:
     ``spawn_region``: optional ((xmin, ymin, zmin), (xmax, ymax, zmax)) in metres; if given, the
     simulator moves the object to a random position inside it (seeded by the scene seed) where it
     overlaps nothing, and ``position`` is ignored.
+    ``category``: the semantic class (``semantic`` pass, COCO categories), e.g. ``duck``; None (the
+    default) means the asset's catalogue category (``sim.categories.object_category``).
     """
 
     name: str
@@ -138,10 +143,15 @@ class SceneObject:
     static: bool = False
     background: bool = False
     spawn_region: tuple[Vec3, Vec3] | None = None
+    category: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             _fail("name", self.name, "a non-empty string")
+        if self.category is not None and not (isinstance(self.category, str)
+                                              and CATEGORY_PATTERN.fullmatch(self.category)):
+            _fail("category", self.category, "a lowercase name of letters, digits, '_' or '-' "
+                  "(at most 64 characters), or null for the asset's own category")
         shape = _check_asset(self.asset)
         scale = _check_vec("scale", self.scale, 3)
         if not all(s > 0 for s in scale):

@@ -1,7 +1,9 @@
-"""The second half of a scene's pipeline (DESIGN §1): rendered frames in, scene directory out.
+"""The second half of a scene's pipeline: rendered frames in, scene directory out.
 
-``SceneSink`` takes the frames of one scene in order, annotates each one once its successor has
-arrived (flow needs frames t−1, t and t+1, so three frames are held at most), writes it, and on
+``SceneSink`` takes the frames of one scene in order (``sim.frame.RenderedFrame``: render output name
+-> array), computes the chosen passes of each one once its successor has arrived (the pass
+functions of ``sim.passes`` may read frames t−1, t and t+1, so three frames are held at most),
+writes them, and on
 ``finish`` adds point tracks, metadata and events and renames the directory into place
 (``sim.io.SceneWriter``: nothing half-written ever looks complete). It has no Blender in it, so it can
 run beside the renderer in another process (``sim.sink_process``).
@@ -18,15 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from sim import annotate
+from sim.frame import RenderedFrame
 from sim.io import SceneWriter
 from sim.metadata import build_events, build_metadata
-from sim.render.frame import RenderedFrame
+from sim.passes import FrameContext, SceneContext, required_outputs
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.tracks import TrackSampler
 from sim.trajectory import Trajectory
-from sim.transforms import camera_to_world, intrinsics
 
+_TRACK_PASSES = ("depth", "segmentation")
+"""What the point tracks' second pass over the frames reads: from the written files, or held in
+memory when the job does not write them."""
 SINK_STAGES = ("annotate_s", "tracks_s", "write_s")
 """The stages a sink times (seconds of its own work)."""
 
@@ -50,12 +55,12 @@ class SceneSink:
     def __init__(self, scene: Scene, trajectory: Trajectory, settings: RenderSettings, out_dir: Path,
                  name: str, *, overwrite: bool = False) -> None:
         self.scene, self.trajectory, self.settings = scene, trajectory, settings
+        self._context = SceneContext.build(scene, trajectory, settings.categories)
+        self._annotate = "object_index" in required_outputs(settings.passes, settings.point_tracks > 0)
         self._writer = SceneWriter(Path(out_dir), name, overwrite=overwrite)
-        self._K = intrinsics(scene.camera, scene.resolution)
-        self._cam2world = camera_to_world(scene.camera, scene.frames)
-        self._obj2world = trajectory.object_to_world()
         self._tracker = (TrackSampler(scene, trajectory, settings.point_tracks)
                          if settings.point_tracks else None)
+        self._held: list[dict[str, np.ndarray]] = []  # what point tracks need but is not written
         self._prev: RenderedFrame | None = None
         self._cur: RenderedFrame | None = None
         self._boxes: list = []
@@ -88,45 +93,36 @@ class SceneSink:
         scene, writer = self.scene, self._writer
         if self._tracker is not None:
             t0 = time.perf_counter()
-            written = (writer.read_frame(s, ("depth", "segmentation")) for s in range(scene.frames))
-            writer.write_point_tracks(self._tracker.finish((f["depth"], f["segmentation"]) for f in written),
+            written = [p for p in _TRACK_PASSES if p in self.settings.passes]
+            frames = ({**self._held[s], **writer.read_frame(s, written)} for s in range(scene.frames))
+            writer.write_point_tracks(self._tracker.finish((f["depth"], f["segmentation"]) for f in frames),
                                       scene.frames)
             self.timings["tracks_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         all_timings = {**timings, **self.timings}
-        metadata = build_metadata(scene, self.trajectory, self.settings, boxes_2d=self._boxes,
-                                  visibility=self._counts, timings=all_timings)
+        metadata = build_metadata(scene, self.trajectory, self.settings,
+                                  boxes_2d=self._boxes if self._annotate else None,
+                                  visibility=self._counts if self._annotate else None, timings=all_timings)
         path = writer.finish(scene, metadata, build_events(scene, self.trajectory))
         self.timings["write_s"] += time.perf_counter() - t0
         return SceneResult(path, {**timings, **self.timings})
 
     def _write(self, prev: RenderedFrame | None, cur: RenderedFrame, nxt: RenderedFrame | None) -> None:
-        """Annotates frame ``cur`` (flow toward its neighbours, None past either end) and writes it."""
-        t, scene = cur.frame, self.scene
-        K, cam2world, obj2world = self._K, self._cam2world, self._obj2world
+        """Computes the chosen passes of frame ``cur`` (neighbours None past either end) and writes
+        them; collects its 2D boxes and visibility for the metadata."""
         t0 = time.perf_counter()
-        seg = annotate.segmentation(cur.object_index, scene)
-        passes: dict[str, np.ndarray] = {
-            "segmentation": seg, "depth": cur.depth, "normal": cur.normal,
-            "object_coordinates": cur.object_coordinates}
-        if cur.rgba is not None:
-            passes["rgba"] = cur.rgba
-        for direction, other, s in (("forward", nxt, t + 1), ("backward", prev, t - 1)):
-            result = annotate.flow(
-                cur.depth, cur.object_index,
-                None if other is None else other.depth, None if other is None else other.object_index,
-                K, cam2world[t], None if other is None else cam2world[s],
-                obj2world[t], None if other is None else obj2world[s])
-            passes[f"{direction}_flow"], passes[f"{direction}_flow_valid"], \
-                passes[f"{direction}_occluded"] = result
-        n_inst = len(scene.instances)
-        self._boxes.append(annotate.boxes_2d(seg, n_inst))
-        self._counts.append(annotate.visibility(seg, n_inst))
+        ctx = FrameContext(self._context, prev, cur, nxt, cur.frame)
+        passes = {name: ctx.value(name) for name in self.settings.passes}
+        if self._annotate:
+            seg, n_inst = ctx.value("segmentation"), len(self.scene.instances)
+            self._boxes.append(annotate.boxes_2d(seg, n_inst))
+            self._counts.append(annotate.visibility(seg, n_inst))
         t1 = time.perf_counter()
         self.timings["annotate_s"] += t1 - t0
         if self._tracker is not None:
-            self._tracker.observe(t, cur.depth, cur.object_index)
+            self._tracker.observe(cur.frame, cur["depth"], cur["object_index"])
+            self._held.append({p: ctx.value(p) for p in _TRACK_PASSES if p not in self.settings.passes})
             self.timings["tracks_s"] += time.perf_counter() - t1
             t1 = time.perf_counter()
-        self._writer.write_frame(t, passes)
+        self._writer.write_frame(cur.frame, passes)
         self.timings["write_s"] += time.perf_counter() - t1

@@ -34,8 +34,8 @@ from typing import Any, BinaryIO
 from sim import errors
 from sim.errors import OutputError
 from sim.format import PARTIAL_SUFFIX
+from sim.frame import RenderedFrame
 from sim.processes import die_with_parent
-from sim.render.frame import RenderedFrame
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.sink import SceneResult, SceneSink

@@ -13,6 +13,7 @@ from render_workers.cli import main as cli_main
 from sim.coco import coco_document, export_coco, mask_runs, rle_decode, rle_encode, validate_coco
 from sim.errors import OutputError
 from sim.io import load_scene
+from sim.settings import RenderSettings
 from tests.synthetic_scenes import write_synthetic_scene
 
 
@@ -51,7 +52,8 @@ def job(tmp_path):
 def test_export_masks_and_boxes_match_the_segmentation_and_metadata(job):
     doc = coco_document(job)
     validate_coco(doc)
-    assert [c["name"] for c in doc["categories"]] == ["cube", "sphere"]
+    table = RenderSettings().categories  # the job's category table, ids as in the semantic pass
+    assert [(c["id"], c["name"]) for c in doc["categories"]] == [(i + 1, n) for i, n in enumerate(table)]
     assert len(doc["images"]) == 5
     by_image = {im["id"]: im for im in doc["images"]}
     checked = 0
@@ -81,9 +83,21 @@ def test_export_masks_and_boxes_match_the_segmentation_and_metadata(job):
     assert first == [[1, 2, 3, 3], [2, 2, 3, 3], [3, 2, 3, 3]]
 
 
+def test_scenes_without_a_category_table_number_the_categories_in_use(job):
+    """Format 1.2 and before: no table in metadata.json; categories are the names in use."""
+    for path in job.iterdir():
+        meta = json.loads((path / "metadata.json").read_text())
+        del meta["categories"]
+        (path / "metadata.json").write_text(json.dumps({**meta, "format_version": "1.2"}))
+    doc = coco_document(job)
+    validate_coco(doc)
+    assert [(c["id"], c["name"]) for c in doc["categories"]] == [(1, "cube"), (2, "sphere")]
+
+
 def test_export_of_one_scene_and_json_file(job, tmp_path):
     out = tmp_path / "out" / "coco.json"
-    assert export_coco(job / "scene_00001", out) == {"images": 2, "annotations": 4, "categories": 2}
+    assert export_coco(job / "scene_00001", out) == {"images": 2, "annotations": 4,
+                                                     "categories": len(RenderSettings().categories)}
     doc = json.loads(out.read_text())
     validate_coco(doc)
     assert doc["images"][0]["file_name"] == "rgba_00000.png"  # relative to the directory exported
@@ -122,5 +136,6 @@ def test_pycocotools_reads_the_export(job, tmp_path):
 def test_cli_export_coco(job, tmp_path, capsys):
     out = tmp_path / "c.json"
     assert cli_main(["export", "coco", str(job), str(out)]) == 0
-    assert capsys.readouterr().out.strip() == f"{out}: 5 images, 10 annotations, 2 categories"
+    assert capsys.readouterr().out.strip() == (
+        f"{out}: 5 images, 10 annotations, {len(RenderSettings().categories)} categories")
     validate_coco(json.loads(out.read_text()))

@@ -103,8 +103,28 @@ def test_only_requested_passes_are_decoded(tmp_path):
     np.testing.assert_array_equal(data["segmentation"][1], frames[1]["segmentation"])
     with pytest.raises(OutputError, match="normal_00001.tiff: cannot be read"):
         load_scene(path, passes=["normal"])
-    with pytest.raises(OutputError, match="'flow': not in scene_00000"):
+    with pytest.raises(OutputError, match="pass 'flow': unknown; known: rgba, "):
         load_scene(path, passes=["flow"])
+
+
+def test_a_scene_with_some_passes_loads_and_names_a_missing_one(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [{k: v for k, v in random_passes(rng, SCENE).items() if k in ("depth", "semantic")}
+              for _ in range(SCENE.frames)]
+    meta = build_metadata(SCENE, trajectory(SCENE), None, boxes_2d=None, visibility=None)
+    with SceneWriter(tmp_path, "scene_00000") as writer:
+        for t, passes in enumerate(frames):
+            writer.write_frame(t, passes)
+        path = writer.finish(SCENE, meta, [])
+    assert sorted(p.name for p in path.iterdir() if p.suffix != ".json") == [
+        f"{name}_{t:05d}.{ext}" for name, ext in (("depth", "tiff"), ("semantic", "png")) for t in range(2)]
+    data = load_scene(path)
+    assert data["metadata"]["passes"] == ["depth", "semantic"]
+    assert "bbox_2d" not in data["metadata"]["instances"][0]
+    np.testing.assert_array_equal(data["semantic"][1], frames[1]["semantic"])
+    with pytest.raises(OutputError, match=r"pass 'rgba': .*scene_00000 was rendered without it "
+                                          r"\(it has depth, semantic\); render with --passes"):
+        load_scene(path, passes=["rgba"])
 
 
 def test_metadata_content():

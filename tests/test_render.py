@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,15 @@ import pytest
 from sim.assets import canonical_bounds
 from sim.console import quiet_output
 from sim.errors import OutputError, RenderError
+from sim.frame import RENDER_OUTPUTS
+from sim.passes import DEFAULT_PASSES
 from sim.render import RenderedFrame, render
 from sim.scene import Background, Camera, Light, Material, Scene, SceneObject
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
 from sim.transforms import camera_to_world, intrinsics, pixel_rays, quat_to_matrix
+
+GT_PASSES = tuple(p for p in DEFAULT_PASSES if p != "rgba")
 
 RESOLUTION = (64, 48)  # not square, so a swapped width/height or a row flip shows
 SETTINGS = RenderSettings(samples=4, denoise=False, max_bounces=2, threads=1)
@@ -153,11 +156,12 @@ def test_frames_shapes_dtypes_and_order(rendered):
     width, height = scene.resolution
     assert [f.frame for f in frames] == list(range(scene.frames))
     for f in frames:
-        assert f.rgba.dtype == np.uint8 and f.rgba.shape == (height, width, 4)
-        assert f.depth.dtype == np.float32 and f.depth.shape == (height, width)
-        assert f.normal.dtype == np.float32 and f.normal.shape == (height, width, 3)
-        assert f.object_index.dtype == np.uint16 and f.object_index.shape == (height, width)
-        assert f.object_coordinates.dtype == np.float32 and f.object_coordinates.shape == (height, width, 3)
+        assert f["rgba"].dtype == np.uint8 and f["rgba"].shape == (height, width, 4)
+        assert f["depth"].dtype == np.float32 and f["depth"].shape == (height, width)
+        assert f["normal"].dtype == np.float32 and f["normal"].shape == (height, width, 3)
+        assert f["object_index"].dtype == np.uint16 and f["object_index"].shape == (height, width)
+        coords = f["object_coordinates"]
+        assert coords.dtype == np.float32 and coords.shape == (height, width, 3)
     assert set(timings) == {"build_s", "rgb_render_s", "gt_render_s", "decode_s"}
     assert all(v > 0 for v in timings.values())
 
@@ -172,21 +176,21 @@ def test_ground_truth_matches_analytic_ray_cast(rendered):
         exact = _ray_cast(scene, trajectory, f.frame)
         clear, interior = (_stable(scene, trajectory, f.frame, m) for m in (GRAZING, STEEP))
         assert clear.mean() > 0.97
-        np.testing.assert_array_equal(f.object_index[clear], exact["index"][clear])
-        assert set(np.unique(f.object_index)) == set(range(len(scene.objects) + 1))
+        np.testing.assert_array_equal(f["object_index"][clear], exact["index"][clear])
+        assert set(np.unique(f["object_index"])) == set(range(len(scene.objects) + 1))
         for k, obj in enumerate(scene.objects, start=1):
             m = interior & (exact["index"] == k)
             assert m.sum() > 20, obj.name
-            np.testing.assert_allclose(f.depth[m], exact["depth"][m], rtol=DEPTH_RTOL[obj.shape],
+            np.testing.assert_allclose(f["depth"][m], exact["depth"][m], rtol=DEPTH_RTOL[obj.shape],
                                        err_msg=obj.name)
-            cos = (f.normal[m] * exact["normal"][m]).sum(-1)
+            cos = (f["normal"][m] * exact["normal"][m]).sum(-1)
             assert cos.min() > np.cos(np.radians(0.1)), obj.name
-            np.testing.assert_allclose(f.object_coordinates[m], exact["coords"][m], atol=2e-4,
+            np.testing.assert_allclose(f["object_coordinates"][m], exact["coords"][m], atol=2e-4,
                                        err_msg=obj.name)
-        empty = f.object_index == 0
-        assert np.isposinf(f.depth[empty]).all() and (f.normal[empty] == 0).all()
-        assert (f.object_coordinates[empty] == 0).all()
-        assert f.object_coordinates.min() >= 0 and f.object_coordinates.max() <= 1
+        empty = f["object_index"] == 0
+        assert np.isposinf(f["depth"][empty]).all() and (f["normal"][empty] == 0).all()
+        assert (f["object_coordinates"][empty] == 0).all()
+        assert f["object_coordinates"].min() >= 0 and f["object_coordinates"].max() <= 1
 
 
 @pytest.mark.slow
@@ -197,20 +201,20 @@ def test_sphere_points_back_project_onto_the_sphere(rendered):
     radius = scene.objects[1].scale[0]
     for f in frames:
         origin, dirs = _world_rays(scene, f.frame)
-        mask = f.object_index == 2
-        p = origin + f.depth[mask][:, None] * dirs[mask]
+        mask = f["object_index"] == 2
+        p = origin + f["depth"][mask][:, None] * dirs[mask]
         offset = p - trajectory.positions[f.frame, 1]
         np.testing.assert_allclose(np.linalg.norm(offset, axis=1), radius, rtol=1e-4)
-        np.testing.assert_allclose(f.normal[mask], offset / radius, atol=1e-3)
+        np.testing.assert_allclose(f["normal"][mask], offset / radius, atol=1e-3)
 
 
 @pytest.mark.slow
 def test_rgb_is_lit_opaque_and_follows_the_poses(rendered):
     _, frames, _ = rendered
     for f in frames:
-        assert (f.rgba[..., 3] == 255).all()
-        assert f.rgba[..., :3].std() > 10
-        red = f.rgba[f.object_index == 2][:, :3].astype(int)
+        assert (f["rgba"][..., 3] == 255).all()
+        assert f["rgba"][..., :3].std() > 10
+        red = f["rgba"][f["object_index"] == 2][:, :3].astype(int)
         assert (red[:, 0] > red[:, 1] + 40).mean() > 0.9  # the red ball is where the ground truth says
 
 
@@ -226,12 +230,12 @@ def test_background_colour_goes_through_the_plain_srgb_curve():
     scene = dataclasses.replace(_scene(frames=1, resolution=(32, 24)),
                                 background=Background(color=colour, strength=1.0))
     f = _render_all(scene)[0]
-    sky = f.object_index == 0
+    sky = f["object_index"] == 0
     for axis in (0, 1):  # away from object edges, where the pixel filter mixes in the surface
         sky &= np.roll(sky, 1, axis) & np.roll(sky, -1, axis)
     assert sky.sum() > 50
     expected = [_standard_srgb(c) for c in colour]
-    assert (np.abs(f.rgba[sky][:, :3].astype(int) - expected) <= 1).all()
+    assert (np.abs(f["rgba"][sky][:, :3].astype(int) - expected) <= 1).all()
 
 
 @pytest.mark.slow
@@ -245,32 +249,32 @@ def test_light_shines_from_its_position(kind):
                   camera=Camera(positions=((-3.0, -4.0, 2.0),), look_at=((0.0, 0.0, 0.5),)),
                   resolution=(32, 32), frames=1)
     f = _render_all(scene, moving=False)[0]
-    lum = f.rgba[..., :3].astype(float).mean(-1)
-    lit, unlit = f.normal[..., 0] < -0.99, f.normal[..., 1] < -0.99
+    lum = f["rgba"][..., :3].astype(float).mean(-1)
+    lit, unlit = f["normal"][..., 0] < -0.99, f["normal"][..., 1] < -0.99
     assert lit.sum() > 10 and unlit.sum() > 10
     assert lum[lit].mean() > lum[unlit].mean() + 50
 
 
 @pytest.mark.slow
-def test_repeated_render_is_identical_and_gt_only_is_faster():
-    """Blender is reset between calls (same results after rendering another scene); rgb=False
-    skips the image only."""
+def test_repeated_render_is_identical_and_only_the_needed_outputs_are_rendered():
+    """Blender is reset between calls (same results after rendering another scene); a frame holds
+    exactly the render outputs its passes need, with the same values as a full render."""
     scene = _scene(frames=1)
     settings = RenderSettings(samples=16, denoise=True, threads=1)
-    start = time.perf_counter()
     first = _render_all(scene, settings)[0]
-    full_s = time.perf_counter() - start
     _render_all(dataclasses.replace(scene, objects=scene.objects[:2], resolution=(40, 30)), moving=False)
     second = _render_all(scene, settings)[0]
-    start = time.perf_counter()
-    gt_only = _render_all(scene, dataclasses.replace(settings, rgb=False))[0]
-    gt_only_s = time.perf_counter() - start
-    np.testing.assert_array_equal(first.rgba, second.rgba)
-    assert gt_only.rgba is None
-    for name in ("depth", "normal", "object_index", "object_coordinates"):
-        np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
-        np.testing.assert_array_equal(getattr(first, name), getattr(gt_only, name))
-    assert gt_only_s < full_s
+    gt_only = _render_all(scene, dataclasses.replace(settings, passes=GT_PASSES))[0]
+    labels = _render_all(scene, dataclasses.replace(settings, passes=("depth", "segmentation")))[0]
+    rgb_only = _render_all(scene, dataclasses.replace(settings, passes=("rgba",)))[0]
+    assert set(first) == set(RENDER_OUTPUTS)
+    assert set(gt_only) == set(RENDER_OUTPUTS) - {"rgba"}
+    assert set(labels) == {"depth", "object_index"} and set(rgb_only) == {"rgba"}
+    np.testing.assert_array_equal(first["rgba"], second["rgba"])
+    np.testing.assert_array_equal(first["rgba"], rgb_only["rgba"])
+    for frame in (second, gt_only, labels):
+        for name in frame:
+            np.testing.assert_array_equal(first[name], frame[name])
 
 
 @pytest.mark.slow
@@ -278,8 +282,8 @@ def test_denoise_guides_change_only_the_denoised_image():
     scene = _scene(frames=1)
     plain, guided = (_render_all(scene, RenderSettings(samples=4, denoise_guides=guides))[0]
                      for guides in (False, True))
-    assert np.abs(plain.rgba.astype(int) - guided.rgba.astype(int)).max() > 0  # another denoiser input
-    np.testing.assert_array_equal(plain.depth, guided.depth)
+    assert np.abs(plain["rgba"].astype(int) - guided["rgba"].astype(int)).max() > 0  # another denoiser input
+    np.testing.assert_array_equal(plain["depth"], guided["depth"])
 
 
 @pytest.mark.slow
@@ -312,7 +316,7 @@ def test_blender_failure_is_a_render_error(tmp_path):
 
     with quiet_output(None):
         blender.reset()
-        stage = cycles.build_stage(_scene(frames=1, resolution=(16, 12)), SETTINGS)
+        stage = cycles.build_stage(_scene(frames=1, resolution=(16, 12)), SETTINGS, frozenset(RENDER_OUTPUTS))
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(RenderError, match="^Blender failed to render scene 'gt' to .*Not a directory") as e:
         with quiet_output(None):

@@ -14,6 +14,7 @@ import pytest
 from scenes.common import floor
 from scenes.environment import Sky, environment_map
 from sim.io import load_scene
+from sim.passes import DEFAULT_PASSES
 from sim.pipeline import run_scene
 from sim.render import RenderedFrame, render
 from sim.scene import Background, Camera, Light, Material, Scene, SceneObject
@@ -22,7 +23,8 @@ from sim.trajectory import Trajectory
 from sim.transforms import camera_to_world, intrinsics, pixel_rays, quat_to_matrix
 
 SETTINGS = RenderSettings(samples=2, denoise=False, max_bounces=2, threads=1)
-GT_ONLY = RenderSettings(samples=1, denoise=False, rgb=False, threads=1)
+GT_PASSES = tuple(p for p in DEFAULT_PASSES if p != "rgba")
+GT_ONLY = RenderSettings(samples=1, denoise=False, passes=GT_PASSES, threads=1)
 TILT = (np.cos(0.4), 0.3 * np.sin(0.4), 0.5 * np.sin(0.4), np.sqrt(1 - 0.34) * np.sin(0.4))
 
 CUBE_OBJ = ("mtllib cube.mtl\n"
@@ -73,13 +75,14 @@ def _one(asset: str, scale=(0.6, 0.6, 0.6), **scene_fields) -> Scene:
 def test_imported_cube_matches_the_exact_cube(user_files: Path):
     exact = _frame(_one("primitive:cube"), GT_ONLY)
     imported = _frame(_one(f"file:{user_files / 'cube.obj'}"), GT_ONLY)
-    assert (exact.object_index == 1).sum() > 150
-    same = (exact.object_index == imported.object_index)
+    assert (exact["object_index"] == 1).sum() > 150
+    same = (exact["object_index"] == imported["object_index"])
     assert same.mean() > 0.99
-    hit = same & (exact.object_index == 1)
-    np.testing.assert_allclose(imported.depth[hit], exact.depth[hit], rtol=1e-5)
-    np.testing.assert_allclose(imported.object_coordinates[hit], exact.object_coordinates[hit], atol=1e-4)
-    assert (np.einsum("ij,ij->i", imported.normal[hit], exact.normal[hit]) > 0.9999).mean() > 0.97
+    hit = same & (exact["object_index"] == 1)
+    np.testing.assert_allclose(imported["depth"][hit], exact["depth"][hit], rtol=1e-5)
+    np.testing.assert_allclose(imported["object_coordinates"][hit], exact["object_coordinates"][hit],
+                               atol=1e-4)
+    assert (np.einsum("ij,ij->i", imported["normal"][hit], exact["normal"][hit]) > 0.9999).mean() > 0.97
 
 
 @pytest.mark.parametrize("asset", ["pybullet:duck", "primitive:torus_knot"])
@@ -91,21 +94,21 @@ def test_imported_mesh_coordinates_agree_with_depth_and_pose(asset: str):
 
     scene = _one(asset, scale=(0.8, 1.0, 0.9))
     frame = _frame(scene, GT_ONLY)
-    mask = frame.object_index == 1
+    mask = frame["object_index"] == 1
     assert mask.sum() > 50
     c2w = camera_to_world(scene.camera, 1)[0]
     rays = pixel_rays(intrinsics(scene.camera, scene.resolution), scene.resolution) @ c2w[:3, :3].T
-    world = c2w[:3, 3] + frame.depth[mask][:, None] * rays[mask]
+    world = c2w[:3, 3] + frame["depth"][mask][:, None] * rays[mask]
     obj = scene.objects[0]
     local = (world - obj.position) @ quat_to_matrix(np.array(obj.quaternion)) / np.array(obj.scale)
     lo, hi = canonical_bounds(asset)
-    np.testing.assert_allclose(frame.object_coordinates[mask], (local - lo) / (hi - lo), atol=2e-3)
+    np.testing.assert_allclose(frame["object_coordinates"][mask], (local - lo) / (hi - lo), atol=2e-3)
 
 
 @pytest.mark.slow
 def test_texture_shows_through_the_uvs(user_files: Path):
     frame = _frame(_one(f"file:{user_files / 'cube.obj'}"))
-    rgb = frame.rgba[frame.object_index == 1][:, :3].astype(int)
+    rgb = frame["rgba"][frame["object_index"] == 1][:, :3].astype(int)
     red = (rgb[:, 0] > rgb[:, 1] + 30) & (rgb[:, 0] > rgb[:, 2] + 30)
     green = (rgb[:, 1] > rgb[:, 0] + 30) & (rgb[:, 1] > rgb[:, 2] + 30)
     assert red.mean() > 0.25 and green.mean() > 0.25
@@ -132,8 +135,8 @@ def _sun_offset(scene: Scene) -> np.ndarray:
     """(x, y) offset in pixels (0.0067 rad each here) from the image centre of the centroid of the
     saturated (sun) pixels."""
     frame = _frame(scene, RenderSettings(samples=16, denoise=False, threads=1))
-    assert np.isposinf(frame.depth).all() and (frame.object_index == 0).all()
-    lum = frame.rgba[..., :3].astype(int).sum(-1)
+    assert np.isposinf(frame["depth"]).all() and (frame["object_index"] == 0).all()
+    lum = frame["rgba"][..., :3].astype(int).sum(-1)
     assert lum.max() == 765 and (lum == 765).mean() < 0.05
     ys, xs = np.nonzero(lum == 765)
     return np.array([xs.mean(), ys.mean()]) - (np.array(lum.shape[::-1]) - 1) / 2

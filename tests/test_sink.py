@@ -4,7 +4,6 @@ helper replaced. Synthetic frames, no Blender."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -15,8 +14,8 @@ import pytest
 
 from sim import sink_process
 from sim.errors import OutputError
+from sim.frame import RenderedFrame
 from sim.io import load_scene
-from sim.render.frame import RenderedFrame
 from sim.settings import RenderSettings
 from sim.sink import SceneSink
 from sim.sink_process import SinkProcess
@@ -36,8 +35,10 @@ def rendered(t: int, rgb: bool = True) -> RenderedFrame:
     depth = np.where(index > 0, rng.uniform(7.0, 9.0, (height, width)), np.inf).astype(np.float32)
     normal = np.where(index[..., None] > 0, [0.0, 0.0, 1.0], 0.0).astype(np.float32)
     coords = np.where(index[..., None] > 0, rng.uniform(0, 1, (height, width, 3)), 0.0).astype(np.float32)
-    rgba = rng.integers(0, 256, (height, width, 4), dtype=np.uint8) if rgb else None
-    return RenderedFrame(t, rgba, depth, normal, index, coords)
+    outputs = {"depth": depth, "normal": normal, "object_index": index, "object_coordinates": coords}
+    if rgb:
+        outputs["rgba"] = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    return RenderedFrame(t, outputs)
 
 
 def write(sink_class, tmp_path, name="scene_00000", frames=None):
@@ -66,7 +67,7 @@ def test_helper_process_writes_the_same_scene_as_in_process(tmp_path):
 @pytest.mark.parametrize("sink_class", [SceneSink, SinkProcess])
 def test_a_bad_frame_raises_in_the_caller_and_leaves_nothing(tmp_path, sink_class):
     frames = [rendered(t) for t in range(SCENE.frames)]
-    frames[1] = dataclasses.replace(frames[1], depth=frames[1].depth[:-1])  # wrong shape
+    frames[1] = RenderedFrame(1, {**frames[1], "depth": frames[1]["depth"][:-1]})  # wrong shape
     with pytest.raises((OutputError, ValueError), match="depth"):
         write(sink_class, tmp_path, frames=frames)
     assert os.listdir(tmp_path) == []

@@ -60,6 +60,9 @@ PYBULLET_OBJECTS: dict[str, tuple[str, str, str]] = {
 category, licence note). Left out: multi-link robots, scenery (planes, tables, stadiums),
 ``toys/shape_sorter`` (its texture path points to the author's disk) and the GIF-textured spheres."""
 
+FILE_CATEGORY = "object"
+"""The category of a ``file:`` asset (a user's mesh or URDF) unless its object names one."""
+
 RANDOM_URDF = re.compile(r"random_urdfs/(\d{3})")
 BROKEN_RANDOM_URDFS = frozenset({"168"})
 """random_urdfs not listed: 168.obj holds only NaN vertices (pybullet 3.2.7). ``get_asset`` still
@@ -143,6 +146,24 @@ def list_assets(source: str | None = None, split: str | None = None) -> list[str
     if split is not None:
         ids = [i for i in ids if is_held_out(i) == (split == "test")]
     return sorted(ids)
+
+
+def catalogue_categories() -> tuple[str, ...]:
+    """Sorted names of every category an asset id can have, without reading a file: the primitive
+    shapes, the categories of ``PYBULLET_OBJECTS``, ``random_urdf`` and ``FILE_CATEGORY``."""
+    names = {*procedural.SHAPES, *(c for _, c, _ in PYBULLET_OBJECTS.values()), "random_urdf", FILE_CATEGORY}
+    return tuple(sorted(names))
+
+
+def asset_category(asset_id: str) -> str:
+    """The catalogue category of an asset id (``cube``, ``duck``, ``random_urdf``, …;
+    ``FILE_CATEGORY`` for a user file), from the id alone: no file is read."""
+    source, _, name = asset_id.partition(":")
+    if source == "primitive":
+        return name
+    if source == "pybullet":
+        return PYBULLET_OBJECTS[name][1] if name in PYBULLET_OBJECTS else "random_urdf"
+    return FILE_CATEGORY
 
 
 def _locate(asset_id: str) -> tuple[str, str | None, str, Path | None]:

@@ -1,13 +1,13 @@
 """Rendering with Blender Cycles: the only package that imports ``bpy`` (on the first ``render``
 call, so importing ``sim.render`` stays cheap).
 
-Modules: ``pipeline`` (``render``: the frame loop and timings; ``save_blend``), ``cycles`` (the RGB and
+Modules: ``frames`` (``render``: the frame loop and timings; ``save_blend``), ``cycles`` (the RGB and
 ground-truth Blender scenes and their Cycles settings), ``build`` (objects, materials, lights,
 world, camera, poses), ``exr`` (decoding the ground truth), ``blender`` (output redirection, reset,
-one render call), ``frame`` (``RenderedFrame``).
+one render call). What a frame is (``RenderedFrame``) lives outside, in ``sim.frame``.
 """
 
-from sim.render.frame import RenderedFrame
-from sim.render.pipeline import blender_version, render, save_blend
+from sim.frame import RenderedFrame
+from sim.render.frames import blender_version, render, save_blend
 
 __all__ = ["RenderedFrame", "blender_version", "render", "save_blend"]

@@ -11,9 +11,11 @@
   (movi-c) gain ~0.9 dB from the guides at ~1.13x the time. The fast prefilter lost quality.
 - ``gt``: the ground truth. 1 sample, 0 bounces, no lights, no world, box filter of the minimum
   width (0.01 px; Cycles traces sample 0 through the pixel centre anyway), every object drawn with
-  ``build.ground_truth_material`` (an emission closure and the object-coordinate AOV), with Z,
-  normal, object index and the AOV written as a float32 multilayer EXR. Its cost is tracing one
-  camera ray per pixel and evaluating that small material once.
+  ``build.ground_truth_material`` (an emission closure and the object-coordinate AOV), with the
+  Cycles passes the chosen render outputs need (``CYCLES_PASSES``: object index always, Z for
+  depth, normal, the AOV for object coordinates) written as a float32 multilayer EXR. Its cost is
+  tracing one camera ray per pixel and evaluating that small material once. Not rendered at all
+  when no ground-truth output is needed.
 
 Two scenes rather than two view layers of one scene, so each part renders and is timed separately
 and each keeps its own persistent Cycles session (``use_persistent_data``): between frames only
@@ -46,6 +48,11 @@ ADAPTIVE_MIN_SAMPLES = 4
 effect every pixel gets at least 16. (0, Cycles' automatic minimum of ~16 / threshold^0.3, spent
 2.2x the render time for +1.5 dB at threshold 0.035 on a movi-a scene: lowering the threshold buys
 more quality per time.)"""
+
+
+CYCLES_PASSES = {"depth": "use_pass_z", "normal": "use_pass_normal"}
+"""View-layer flag of the Cycles pass behind a render output (object index is always on: it marks
+where there is no surface; object coordinates come from the AOV ``OBJECT_COORDINATES_AOV``)."""
 
 
 @dataclass
@@ -106,7 +113,8 @@ def _configure_rgb(b_scene: bpy.types.Scene, settings: RenderSettings) -> None:
     image.compression = 0
 
 
-def _configure_gt(b_scene: bpy.types.Scene) -> None:
+def _configure_gt(b_scene: bpy.types.Scene, outputs: frozenset[str]) -> None:
+    """Ground-truth settings; Cycles passes for the render outputs in ``outputs`` only."""
     cyc = b_scene.cycles
     cyc.samples = 1
     cyc.use_adaptive_sampling = False
@@ -118,10 +126,13 @@ def _configure_gt(b_scene: bpy.types.Scene) -> None:
     layer = b_scene.view_layers[0]
     layer.name = GT_LAYER
     layer.material_override = ground_truth_material()
-    layer.use_pass_z = layer.use_pass_normal = layer.use_pass_object_index = True
-    aov = layer.aovs.add()
-    aov.name = OBJECT_COORDINATES_AOV
-    aov.type = "COLOR"
+    layer.use_pass_object_index = True
+    for output, flag in CYCLES_PASSES.items():
+        setattr(layer, flag, output in outputs)
+    if "object_coordinates" in outputs:
+        aov = layer.aovs.add()
+        aov.name = OBJECT_COORDINATES_AOV
+        aov.type = "COLOR"
     image = b_scene.render.image_settings
     image.media_type = "MULTI_LAYER_IMAGE"  # must precede file_format in Blender 5
     image.file_format = "OPEN_EXR_MULTILAYER"
@@ -129,9 +140,10 @@ def _configure_gt(b_scene: bpy.types.Scene) -> None:
     image.exr_codec = "NONE"
 
 
-def build_stage(scene: Scene, settings: RenderSettings) -> Stage:
-    """Builds both Blender scenes in an empty Blender (see ``blender.reset``); lights and the world
-    only when ``settings.rgb``."""
+def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str]) -> Stage:
+    """Builds both Blender scenes in an empty Blender (see ``blender.reset``) for the render outputs
+    ``outputs`` (``sim.passes.required_outputs``): lights and the world only with ``rgba``, the
+    ground-truth scene's passes as ``_configure_gt`` says."""
     rgb = bpy.data.scenes[0]
     rgb.name = "rgb"
     gt = bpy.data.scenes.new("gt")
@@ -143,8 +155,8 @@ def build_stage(scene: Scene, settings: RenderSettings) -> Stage:
     for b_scene in (rgb, gt):
         b_scene.camera = camera
         _configure_common(b_scene, scene, settings.threads)
-    _configure_gt(gt)
-    if settings.rgb:
+    _configure_gt(gt, outputs)
+    if "rgba" in outputs:
         _configure_rgb(rgb, settings)
         lights = bpy.data.collections.new("lights")
         rgb.collection.children.link(lights)

@@ -29,9 +29,11 @@ def read_channels(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     return {n: np.asarray(found[n], dtype=np.float32) for n in names}
 
 
-def decode_ground_truth(path: Path, layer: str, aov: str, ray_z: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Reads one ground-truth EXR and converts it to the ``RenderedFrame`` conventions.
+def decode_ground_truth(path: Path, layer: str, aov: str, ray_z: np.ndarray,
+                        outputs: frozenset[str]) -> dict[str, np.ndarray]:
+    """Reads one ground-truth EXR and converts the render outputs in ``outputs`` (of ``depth``,
+    ``normal``, ``object_index``, ``object_coordinates``) to the ``sim.frame.RENDER_OUTPUTS``
+    conventions; only their channels are read.
 
     ray_z: float (H, W), the optical-axis component of the unit ray through each pixel centre
     (``sim.transforms.pixel_rays(K, resolution)[..., 2]``), so Euclidean depth = planar Z / ray_z.
@@ -40,21 +42,25 @@ def decode_ground_truth(path: Path, layer: str, aov: str, ray_z: np.ndarray
     (float32 rounding can put an exact surface point 1e-6 outside its bounds; 0 where no surface).
     "No surface" is object index 0: every object has a pass index ≥ 1.
     """
-    normal_names = [f"{layer}.Normal.{a}" for a in "XYZ"]
-    coord_names = [f"{layer}.{aov}.{c}" for c in "RGB"]
-    z_name, index_name = f"{layer}.Depth.Z", f"{layer}.Object Index.X"
-    ch = read_channels(path, [z_name, index_name, *normal_names, *coord_names])
-
+    channels = {"depth": [f"{layer}.Depth.Z"], "normal": [f"{layer}.Normal.{a}" for a in "XYZ"],
+                "object_coordinates": [f"{layer}.{aov}.{c}" for c in "RGB"]}
+    index_name = f"{layer}.Object Index.X"
+    ch = read_channels(path, [index_name, *(n for o in sorted(outputs) for n in channels.get(o, []))])
     index = np.rint(ch[index_name]).astype(np.uint16)
     empty = index == 0
-    depth = (ch[z_name] / ray_z).astype(np.float32)
-    depth[empty] = np.inf
-
-    normal = np.stack([ch[n] for n in normal_names], axis=-1)
-    length = np.linalg.norm(normal, axis=-1, keepdims=True)
-    normal = np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
-    normal[empty] = 0.0
-
-    coords = np.clip(np.stack([ch[n] for n in coord_names], axis=-1), 0.0, 1.0)
-    coords[empty] = 0.0
-    return depth, normal.astype(np.float32), index, coords.astype(np.float32)
+    out = {"object_index": index} if "object_index" in outputs else {}
+    if "depth" in outputs:
+        depth = (ch[channels["depth"][0]] / ray_z).astype(np.float32)
+        depth[empty] = np.inf
+        out["depth"] = depth
+    if "normal" in outputs:
+        normal = np.stack([ch[n] for n in channels["normal"]], axis=-1)
+        length = np.linalg.norm(normal, axis=-1, keepdims=True)
+        normal = np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
+        normal[empty] = 0.0
+        out["normal"] = normal.astype(np.float32)
+    if "object_coordinates" in outputs:
+        coords = np.clip(np.stack([ch[n] for n in channels["object_coordinates"]], axis=-1), 0.0, 1.0)
+        coords[empty] = 0.0
+        out["object_coordinates"] = coords.astype(np.float32)
+    return out

@@ -13,7 +13,8 @@ import numpy as np
 
 from sim.console import quiet_output
 from sim.errors import RenderError
-from sim.render.frame import RenderedFrame
+from sim.frame import GROUND_TRUTH_OUTPUTS, RenderedFrame
+from sim.passes import required_outputs
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
@@ -28,7 +29,9 @@ def render(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_p
     """Renders every frame of ``scene`` posed by ``trajectory``; yields frames 0…F−1 in order, one
     at a time (nothing is kept between frames).
 
-    Blender is reset at the start, so a persistent process may call this many times, but only one
+    A frame holds the render outputs that ``settings.passes`` (and point tracks) need
+    (``sim.passes.required_outputs``); only those are rendered and decoded. Blender is reset at
+    the start, so a persistent process may call this many times, but only one
     render may be in progress per process (Blender's state is global): exhaust or ``close()`` the
     iterator first. Blender's console output goes to ``log_path`` (appended) or nowhere.
     ``timings``, if given, is filled in place with the seconds spent so far: ``build_s`` (reset and
@@ -54,13 +57,15 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
             from sim.render import blender, build, cycles, exr
 
         timings.update(dict.fromkeys(TIMING_KEYS, 0.0))
+        outputs = required_outputs(settings.passes, settings.point_tracks > 0)
+        ground_truth = bool(outputs & GROUND_TRUTH_OUTPUTS)
         ray_z = pixel_rays(intrinsics(scene.camera, scene.resolution), scene.resolution)[..., 2]
         cam_to_world = camera_to_world(scene.camera, scene.frames)
         with tempfile.TemporaryDirectory(prefix="scenesim-render-") as tmp:
             start = time.perf_counter()
             with quiet_output(log_path):
                 blender.reset()
-                stage = cycles.build_stage(scene, settings)
+                stage = cycles.build_stage(scene, settings, outputs)
             timings["build_s"] += time.perf_counter() - start
 
             for t in range(scene.frames):
@@ -68,22 +73,25 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
                 with quiet_output(log_path):
                     build.set_poses(stage.objects, trajectory.positions[t], trajectory.quaternions[t])
                     build.set_camera_pose(stage.camera, cam_to_world[t])
-                    if settings.rgb:
+                    if "rgba" in outputs:
                         start = time.perf_counter()
                         blender.render_still(stage.rgb, rgb_path)
                         timings["rgb_render_s"] += time.perf_counter() - start
-                    start = time.perf_counter()
-                    blender.render_still(stage.gt, gt_path)
-                    timings["gt_render_s"] += time.perf_counter() - start
+                    if ground_truth:
+                        start = time.perf_counter()
+                        blender.render_still(stage.gt, gt_path)
+                        timings["gt_render_s"] += time.perf_counter() - start
 
                 start = time.perf_counter()
-                rgba = _read_rgba(rgb_path, scene.resolution) if settings.rgb else None
-                depth, normal, index, coords = exr.decode_ground_truth(
-                    gt_path, cycles.GT_LAYER, build.OBJECT_COORDINATES_AOV, ray_z)
-                gt_path.unlink()
+                arrays = {}
+                if "rgba" in outputs:
+                    arrays["rgba"] = _read_rgba(rgb_path, scene.resolution)
+                if ground_truth:
+                    arrays.update(exr.decode_ground_truth(
+                        gt_path, cycles.GT_LAYER, build.OBJECT_COORDINATES_AOV, ray_z, outputs))
+                    gt_path.unlink()
                 timings["decode_s"] += time.perf_counter() - start
-                yield RenderedFrame(frame=t, rgba=rgba, depth=depth, normal=normal, object_index=index,
-                                    object_coordinates=coords)
+                yield RenderedFrame(t, arrays)
     finally:
         _active = False
 
@@ -91,7 +99,8 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
 def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, path: Path,
                log_path: Path | None = None) -> None:
     """Saves to ``path`` the Blender data ``render`` renders ``scene`` with: the Blender scenes
-    ``rgb`` and ``gt`` (view layer ``cycles.GT_LAYER``), which share the objects and the camera,
+    ``rgb`` and ``gt`` (view layer ``cycles.GT_LAYER``; each set up for the outputs
+    ``settings.passes`` need, ``cycles.build_stage``), which share the objects and the camera,
     every frame t = 0…F−1 keyframed (frame range 0…F−1), and their Cycles and output settings (8-bit
     RGBA PNG for ``rgb``, float32 multilayer EXR for ``gt``). Setting a scene's frame to t and
     rendering it gives what ``render`` computes for frame t: a plain bpy script can reproduce a scene
@@ -110,7 +119,8 @@ def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, p
             from sim.render import blender, build, cycles
 
             blender.reset()
-            stage = cycles.build_stage(scene, settings)
+            stage = cycles.build_stage(scene, settings, required_outputs(settings.passes,
+                                                                         settings.point_tracks > 0))
             build.keyframe_poses(stage.objects, stage.camera, trajectory.positions, trajectory.quaternions,
                                  camera_to_world(scene.camera, scene.frames))
             for b_scene in (stage.rgb, stage.gt):
