@@ -16,7 +16,7 @@ _EXPORTS = {
     "Scene": "sim.scene", "SceneObject": "sim.scene", "Material": "sim.scene", "Camera": "sim.scene",
     "Light": "sim.scene", "Background": "sim.scene", "RenderSettings": "sim.settings",
     "Trajectory": "sim.trajectory", "simulate": "sim.physics", "render": "sim.render",
-    "run_scene": "sim.pipeline", "load_scene": "sim.io",
+    "run_scene": "sim.pipeline", "load_scene": "sim.io", "PASSES": "sim.passes", "RenderedFrame": "sim.frame",
 }
 
 __all__ = sorted(_EXPORTS)
