@@ -9,6 +9,7 @@ import numpy as np
 
 from sim import annotate
 from sim.format import PASSES
+from sim.frame import RenderedFrame
 from sim.io import SceneWriter
 from sim.metadata import build_metadata
 from sim.scene import Camera, Scene, SceneObject
@@ -30,6 +31,22 @@ def still_trajectory(scene: Scene) -> Trajectory:
     pos = np.array([[o.position for o in scene.objects]] * f, dtype=np.float64)
     quat = np.array([[o.quaternion for o in scene.objects]] * f, dtype=np.float64)
     return Trajectory(pos, quat, np.zeros((f, n, 3)), np.zeros((f, n, 3)))
+
+
+def rendered_frame(scene: Scene, t: int) -> RenderedFrame:
+    """Every render output of frame t, as the renderer yields them: the floor (object 1) below row 5,
+    the box (object 2, instance 1) in front moving one column per frame, random depths."""
+    width, height = scene.resolution
+    rng = np.random.default_rng(t)
+    index = np.zeros((height, width), dtype=np.uint16)
+    index[5:] = 1
+    index[2:5, 1 + t:4 + t] = 2
+    depth = np.where(index > 0, rng.uniform(7.0, 9.0, (height, width)), np.inf).astype(np.float32)
+    normal = np.where(index[..., None] > 0, [0.0, 0.0, 1.0], 0.0).astype(np.float32)
+    coords = np.where(index[..., None] > 0, rng.uniform(0, 1, (height, width, 3)), 0.0).astype(np.float32)
+    rgba = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    return RenderedFrame(t, {"rgba": rgba, "depth": depth, "normal": normal, "object_index": index,
+                             "object_coordinates": coords})
 
 
 def frame_passes(scene: Scene, t: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -20,24 +20,13 @@ from sim.scene import Scene, SceneObject
 from sim.settings import RenderSettings
 from sim.sink import SceneSink
 from sim.transforms import intrinsics, pixel_rays
-from tests.synthetic_scenes import make_scene, still_trajectory
+from tests.synthetic_scenes import make_scene, rendered_frame, still_trajectory
 
 SCENE = make_scene(frames=3)
 
 
 def rendered(t: int) -> RenderedFrame:
-    """Every render output of frame t: floor (object 1) below row 5, the sphere (object 3) in front."""
-    width, height = SCENE.resolution
-    rng = np.random.default_rng(t)
-    index = np.zeros((height, width), dtype=np.uint16)
-    index[5:] = 1
-    index[2:5, 1 + t:4 + t] = 3
-    depth = np.where(index > 0, rng.uniform(7.0, 9.0, (height, width)), np.inf).astype(np.float32)
-    return RenderedFrame(t, {
-        "rgba": rng.integers(0, 256, (height, width, 4), dtype=np.uint8), "depth": depth,
-        "normal": np.where(index[..., None] > 0, [0.0, 0.0, 1.0], 0.0).astype(np.float32),
-        "object_index": index,
-        "object_coordinates": rng.uniform(0, 1, (height, width, 3)).astype(np.float32)})
+    return rendered_frame(SCENE, t)
 
 
 def write(tmp_path, settings, name="s", frames=None):
@@ -118,7 +107,7 @@ def test_semantic_ids_come_from_the_job_table(tmp_path):
     ids = {name: int(i) for i, name in table.items()}
     sem, seg = data["semantic"], data["segmentation"]
     assert (sem[seg == 0] == 0).all()  # the floor is background: 0
-    assert (sem[seg == 2] == ids["sphere"]).all() and (seg == 2).any()
+    assert (sem[seg == 1] == ids["cube"]).all() and (seg == 1).any()
     assert [i["category"] for i in data["metadata"]["instances"]] == ["cube", "sphere", "cube"]
 
 

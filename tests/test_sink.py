@@ -19,26 +19,14 @@ from sim.io import load_scene
 from sim.settings import RenderSettings
 from sim.sink import SceneSink
 from sim.sink_process import SinkProcess
-from tests.synthetic_scenes import make_scene, still_trajectory
+from tests.synthetic_scenes import make_scene, rendered_frame, still_trajectory
 
 SCENE = make_scene(frames=4)
 SETTINGS = RenderSettings(point_tracks=16)
 
 
-def rendered(t: int, rgb: bool = True) -> RenderedFrame:
-    """Frame t: the floor seen below row 5, a box in front moving one column per frame."""
-    width, height = SCENE.resolution
-    rng = np.random.default_rng(t)
-    index = np.zeros((height, width), dtype=np.uint16)
-    index[5:] = 1
-    index[2:5, 1 + t:4 + t] = 2
-    depth = np.where(index > 0, rng.uniform(7.0, 9.0, (height, width)), np.inf).astype(np.float32)
-    normal = np.where(index[..., None] > 0, [0.0, 0.0, 1.0], 0.0).astype(np.float32)
-    coords = np.where(index[..., None] > 0, rng.uniform(0, 1, (height, width, 3)), 0.0).astype(np.float32)
-    outputs = {"depth": depth, "normal": normal, "object_index": index, "object_coordinates": coords}
-    if rgb:
-        outputs["rgba"] = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-    return RenderedFrame(t, outputs)
+def rendered(t: int) -> RenderedFrame:
+    return rendered_frame(SCENE, t)
 
 
 def write(sink_class, tmp_path, name="scene_00000", frames=None):
