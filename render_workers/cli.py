@@ -100,11 +100,12 @@ def _param(text: str) -> tuple[str, Any]:
         return name, raw
 
 
-def _add_render_args(p: argparse.ArgumentParser) -> None:
+def _add_render_args(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """What to render (the job spec, ``JobSpec.from_args``); returns the required group of the
+    scene source (--recipe | --scene) for a command to add its own alternative to."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--recipe", help="registered recipe name (see 'scenesim recipes') or file.py:function")
     src.add_argument("--scene", type=Path, help="a scene JSON file (as written to scene.json)")
-    p.add_argument("--out", type=Path, required=True, help="output (job) directory")
     p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                    help="recipe parameter, repeatable")
     p.add_argument("--seed", type=int, default=0, help="job seed; scene k uses a seed derived from it")
@@ -131,9 +132,7 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
                         "after the catalogue's)")
     p.add_argument("--point-tracks", type=_count, metavar="N",
                    help="also write N long-range point tracks per scene (point_tracks.npz; default 0)")
-    p.add_argument("--restart", action="store_true",
-                   help="OUT holds another job: delete its scenes and log, start this one")
-    _add_run_args(p)
+    return src
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -158,8 +157,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scenesim", description="Simulate and render labelled 3D scenes.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_render_args(sub.add_parser("render", help="render scenes from a recipe or a scene file "
-                                    "(re-running the same command resumes)"))
+    render = sub.add_parser("render", help="render scenes from a recipe or a scene file "
+                            "(re-running the same command resumes)")
+    _add_render_args(render)
+    render.add_argument("--out", type=Path, required=True, help="output (job) directory")
+    render.add_argument("--restart", action="store_true",
+                        help="OUT holds another job: delete its scenes and log, start this one")
+    _add_run_args(render)
     resume = sub.add_parser("resume", help="render what is missing of the job in DIR")
     resume.add_argument("dir", type=Path, metavar="DIR", help="a job directory (holding job.json)")
     _add_run_args(resume)
@@ -179,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "ground-truth speed and worker scaling (README, Performance)")
     bench.add_argument("--quick", action="store_true", help="a smaller scene and fewer runs (a few minutes)")
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    _add_estimate_parser(sub)
+    _add_stats_parser(sub)
     return parser
 
 
@@ -243,11 +249,95 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_estimate_parser(sub: argparse._SubParsersAction) -> None:
+    est = sub.add_parser("estimate", help="predict wall time, core-hours, disk bytes and files of a job from "
+                         "a few sample scenes (or a finished job's log)")
+    first = len(est._actions)
+    source = _add_render_args(est)
+    spec_defaults = {a.dest: a.default for a in est._actions[first:] if a.dest not in ("recipe", "scene")}
+    source.add_argument("--from", dest="from_job", type=Path, metavar="JOB",
+                        help="measure the rendered scenes in the log of the job in JOB (its settings) "
+                             "instead of rendering samples")
+    est.set_defaults(scenes=None, spec_defaults=spec_defaults)
+    est.add_argument("--sample-scenes", type=_positive, default=3, metavar="K",
+                     help="sample scenes to render (the job's first K, in a temporary directory; default 3)")
+    target = est.add_mutually_exclusive_group()
+    target.add_argument("--workers", type=_positive, help="local worker processes of the job (this machine)")
+    target.add_argument("--cores", type=_positive, help="predict for C cores (another machine or a cluster)")
+    est.add_argument("--threads", type=_positive, help="Cycles threads per worker (default as for render)")
+    est.add_argument("--json", type=Path, metavar="FILE", help="also write the estimate to FILE as JSON")
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from render_workers.estimate import estimate_command
+    from render_workers.job import JobSpec
+
+    spec = None
+    if args.from_job is not None:
+        given = [d for d, default in args.spec_defaults.items()
+                 if d != "scenes" and getattr(args, d) != default]
+        if given:
+            raise SceneValidationError(f"--{given[0].replace('_', '-')}: --from JOB estimates with that "
+                                       "job's settings; drop it")
+    elif args.scenes is None:
+        raise SceneValidationError("--scenes: give the number of scenes of the job to estimate")
+    else:
+        one = args.scene is not None  # a scene file is a one-scene job: measure it, predict N copies
+        spec = JobSpec.from_args(argparse.Namespace(**{**vars(args), "out": Path("estimate"),
+                                                       "scenes": 1 if one else args.scenes}))
+    return estimate_command(spec, args.from_job, args.scenes, args.sample_scenes, args.workers, args.threads,
+                            args.cores, args.json)
+
+
+def _add_stats_parser(sub: argparse._SubParsersAction) -> None:
+    stats = sub.add_parser("stats", help="the distributions of a job's data (objects, categories, "
+                           "visibility, sizes, flow, depth, collisions, camera motion, failures): text, "
+                           "PNG plots, JSON")
+    stats.add_argument("dir", type=Path, metavar="JOB", help="a job directory (or a directory of scenes, "
+                       "or a scene); a running job's complete scenes are read")
+    stats.add_argument("--out", type=Path, help="directory for summary.txt, the plots and the per-scene "
+                       "cache (default JOB/stats, or SCENE_stats beside a scene directory)")
+    stats.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    stats.add_argument("--no-plots", action="store_true", help="text and JSON only (no matplotlib needed)")
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from render_workers.job import JOB_FILE
+    from render_workers.status import job_status
+    from sim.io import is_complete
+    from sim.stats_plots import pyplot, write_plots
+    from sim.stats_summary import format_summary, job_stats
+
+    if not args.no_plots:
+        pyplot()  # matplotlib missing: say so before any work
+    directory = args.dir
+    out = args.out or (directory.parent / f"{directory.name}_stats" if is_complete(directory)
+                       else directory / "stats")
+    job = None
+    if (directory / JOB_FILE).is_file():
+        status = job_status(directory)
+        job = {"total": status.total, "failed": status.failed, "remaining": status.remaining,
+               "running": status.running_pid is not None}
+    summary, computed = job_stats(directory, out, job)
+    text = format_summary(summary)
+    (out / "summary.txt").write_text(text + "\n")
+    print(text)
+    if not args.no_plots:
+        paths = write_plots(summary, out)
+        print(f"plots: {len(paths)} PNG files in {out} (overview.png has every panel)")
+    print(f"{computed} scenes read, {summary['scenes']['complete'] - computed} from the cache "
+          f"({out / 'scene_stats.jsonl'})")
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"render": _cmd_render, "resume": _cmd_resume, "status": _cmd_status,
                "recipes": _cmd_recipes, "preview": _cmd_preview, "export": _cmd_export,
-               "bench": _cmd_bench}[args.command]
+               "bench": _cmd_bench, "estimate": _cmd_estimate,
+               "stats": _cmd_stats}[args.command]
     try:
         return handler(args)
     except SceneSimError as e:

@@ -1,0 +1,157 @@
+"""PNG plots of a job's distributions (``sim.stats_summary.summarise``'s dict) with matplotlib, an
+optional dependency (``pip install 'scenesim[plots]'``).
+
+``write_plots(summary, out_dir)`` writes one PNG per panel (``PANELS``: ``instances.png``,
+``categories.png``, …) and ``overview.png`` with every panel on one sheet; a panel whose data the
+job lacks (a pass not rendered) says so in place of its plot. Everything is drawn from the summary
+alone, so plots can be redrawn from a ``--json`` file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim.errors import OutputError
+
+Axes = Any
+"""A ``matplotlib.axes.Axes`` (matplotlib is imported only when plots are drawn)."""
+
+
+def _bars(ax: Axes, histogram: dict[str, list[float]], *, log_x: bool = False, color: str = "C0") -> None:
+    edges, counts = histogram["edges"], histogram["counts"]
+    if log_x:
+        edges = [max(e, edges[1] / 10 if len(edges) > 1 else 1e-3) for e in edges]  # 0 cannot be shown
+        edges[-1] = min(edges[-1], edges[-2] * 10) if len(edges) > 1 else edges[-1]
+        ax.set_xscale("log")
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    ax.bar(edges[:-1], counts, width=widths, align="edge", color=color, edgecolor="none")
+
+
+def _missing(ax: Axes, what: str) -> None:
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _integer_counts(ax: Axes, counts: dict[str, int], label: str, color: str) -> None:
+    ax.bar([int(k) for k in counts], list(counts.values()), color=color, alpha=0.7, label=label)
+
+
+def _instances(ax: Axes, s: dict[str, Any]) -> None:
+    _integer_counts(ax, s["objects_per_scene"]["counts"], "objects (with background)", "C7")
+    _integer_counts(ax, s["instances_per_scene"]["counts"], "instances", "C0")
+    ax.set(title="objects and instances per scene", xlabel="per scene", ylabel="scenes")
+    ax.legend(fontsize="small")
+
+
+def _categories(ax: Axes, s: dict[str, Any]) -> None:
+    cats = list(s["categories"].items())[:20][::-1]
+    ax.barh([k for k, _ in cats], [c["instances"] for _, c in cats], color="C1")
+    ax.set(title="category balance", xlabel="instances")
+    ax.tick_params(axis="y", labelsize="small")
+
+
+def _visibility(ax: Axes, s: dict[str, Any]) -> None:
+    vis = s["visibility"]
+    if vis["visible_fraction"]:
+        _bars(ax, vis["visible_fraction"]["histogram"], color="C2")
+        ax.set(title="visible fraction (visible / amodal px)", xlabel="fraction", ylabel="instance-frames")
+    elif vis["frames_visible_fraction"]:
+        _bars(ax, vis["frames_visible_fraction"]["histogram"], color="C2")
+        ax.set(title=f"frames visible per instance ({vis['never_visible']} never)",
+               xlabel="fraction of frames", ylabel="instances")
+    else:
+        _missing(ax, "no instances")
+
+
+def _size(ax: Axes, s: dict[str, Any]) -> None:
+    if s["object_size_px"] is None:
+        return _missing(ax, "no visible instance")
+    _bars(ax, s["object_size_px"]["histogram"], log_x=True, color="C4")
+    ax.set(title="object size", xlabel="visible pixels per instance-frame", ylabel="instance-frames")
+
+
+def _occlusion(ax: Axes, s: dict[str, Any]) -> None:
+    occ = s["occlusion"]
+    if occ is None or occ["per_scene"] is None:
+        return _missing(ax, "no flow occlusion masks")
+    _bars(ax, occ["per_scene"]["histogram"], color="C5")
+    ax.set(title=f"occlusion rate (job {100 * occ['rate']:.1f}%)", xlabel="occluded / valid flow pixels",
+           ylabel="scenes")
+
+
+def _log_pixels(name: str, title: str, unit: str, color: str) -> Callable[[Axes, dict[str, Any]], None]:
+    def panel(ax: Axes, s: dict[str, Any]) -> None:
+        d = s[name]
+        if d is None:
+            return _missing(ax, f"no {name} pass")
+        _bars(ax, d["histogram"], log_x=True, color=color)
+        ax.set_yscale("log")
+        for i, (q, v) in enumerate(d["percentiles"].items()):
+            ax.axvline(v, color="k", lw=0.8, ls=":")
+            ax.text(v, 0.95 - 0.08 * i, f" {q}", transform=ax.get_xaxis_transform(), fontsize="x-small")
+        ax.set(title=title, xlabel=unit, ylabel="pixels")
+    return panel
+
+
+def _per_scene(key: str, sub: str | None, title: str, xlabel: str, color: str
+               ) -> Callable[[Axes, dict[str, Any]], None]:
+    def panel(ax: Axes, s: dict[str, Any]) -> None:
+        d = s[key][sub] if sub else s[key]
+        _bars(ax, d["histogram"], color=color)
+        ax.set(title=title, xlabel=xlabel, ylabel="scenes")
+    return panel
+
+
+PANELS: dict[str, Callable[[Axes, dict[str, Any]], None]] = {
+    "instances": _instances,
+    "categories": _categories,
+    "visibility": _visibility,
+    "object_size": _size,
+    "occlusion": _occlusion,
+    "flow_magnitude": _log_pixels("flow", "forward flow magnitude", "pixels", "C3"),
+    "depth": _log_pixels("depth", "depth", "metres", "C9"),
+    "collisions": _per_scene("collisions_per_scene", None, "collision events per scene", "events", "C6"),
+    "camera_path": _per_scene("camera", "path_m", "camera path length", "metres", "C8"),
+    "camera_rotation": _per_scene("camera", "rotation_deg", "camera rotation", "degrees", "C8"),
+}
+"""Panel name (the PNG's stem) -> function drawing it into an Axes from the summary."""
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend; ``OutputError`` in one line when matplotlib is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise OutputError("stats plots need matplotlib: pip install 'scenesim[plots]' (or pass "
+                          "--no-plots)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_plots(summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Writes ``<panel>.png`` for every panel and ``overview.png`` into ``out_dir``; returns the
+    paths. ``OutputError`` when matplotlib is missing."""
+    plt = pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw in PANELS.items():
+        fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
+        draw(ax, summary)
+        paths.append(out_dir / f"{name}.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    fig, axes = plt.subplots(2, 5, figsize=(22, 8), layout="constrained")
+    for ax, draw in zip(axes.flat, PANELS.values(), strict=True):
+        draw(ax, summary)
+    scenes = summary["scenes"]["complete"]
+    fig.suptitle(f"{summary['directory']}: {scenes} scenes, {summary['frames']} frames")
+    paths.append(out_dir / "overview.png")
+    fig.savefig(paths[-1], dpi=80)
+    plt.close(fig)
+    return paths
