@@ -22,7 +22,8 @@
 Histograms have fixed logarithmic bins (``LogBins``), stored sparse, so scenes merge by addition
 and percentiles are read off the merged counts (interpolated geometrically inside a bin, within a
 bin's width of the exact value: 7.5% for flow and depth, 15.5% for sizes; clamped to the exact
-minimum and maximum).
+minimum and maximum; a percentile in the bin below the first edge (0.001 px, 1 mm, 1 px) reads
+as the minimum).
 
 ``StatsCache`` keeps one JSON line per scene in ``OUT/scene_stats.jsonl``, keyed by the scene's
 ``metadata.json`` (size, modification time, inode) and ``STATS_VERSION``: a re-run reads only new or
@@ -110,10 +111,11 @@ def percentile(bins: LogBins, counts: np.ndarray, q: float, lo: float, hi: float
     i = min(i, len(counts) - 1)
     before = cumulative[i - 1] if i else 0
     f = (target - before) / counts[i] if counts[i] else 1.0
+    if i == 0:
+        return float(lo)  # below the first edge: read as the minimum (within 10^bins.lo of it)
     a, b = bins.bounds(i)
     a, b = max(a, lo), min(b, hi)
-    value = a + f * (b - a) if a <= 0 else a * (b / a) ** f
-    return float(min(max(value, lo), hi))
+    return float(min(max(a * (b / a) ** f, lo), hi))
 
 
 def _rotation_deg(quaternions: np.ndarray) -> float:

@@ -20,13 +20,14 @@ Axes = Any
 
 
 def _bars(ax: Axes, histogram: dict[str, list[float]], *, log_x: bool = False, color: str = "C0") -> None:
-    edges, counts = histogram["edges"], histogram["counts"]
-    if log_x:
-        edges = [max(e, edges[1] / 10 if len(edges) > 1 else 1e-3) for e in edges]  # 0 cannot be shown
-        edges[-1] = min(edges[-1], edges[-2] * 10) if len(edges) > 1 else edges[-1]
+    """A filled step histogram; on a log x axis the open ends (0 of the underflow bin, inf of the
+    overflow bin) are drawn one decade beyond their other edge."""
+    edges, counts = list(histogram["edges"]), histogram["counts"]
+    if log_x and len(edges) > 1:
+        edges[0] = edges[0] or edges[1] / 10
+        edges[-1] = min(edges[-1], edges[-2] * 10)
         ax.set_xscale("log")
-    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    ax.bar(edges[:-1], counts, width=widths, align="edge", color=color, edgecolor="none")
+    ax.stairs(counts, edges, fill=True, color=color)
 
 
 def _missing(ax: Axes, what: str) -> None:
@@ -35,13 +36,11 @@ def _missing(ax: Axes, what: str) -> None:
     ax.set_yticks([])
 
 
-def _integer_counts(ax: Axes, counts: dict[str, int], label: str, color: str) -> None:
-    ax.bar([int(k) for k in counts], list(counts.values()), color=color, alpha=0.7, label=label)
-
-
 def _instances(ax: Axes, s: dict[str, Any]) -> None:
-    _integer_counts(ax, s["objects_per_scene"]["counts"], "objects (with background)", "C7")
-    _integer_counts(ax, s["instances_per_scene"]["counts"], "instances", "C0")
+    for shift, key, label, color in ((-0.2, "objects_per_scene", "objects (with background)", "C7"),
+                                     (0.2, "instances_per_scene", "instances", "C0")):
+        counts = s[key]["counts"]
+        ax.bar([int(k) + shift for k in counts], list(counts.values()), width=0.4, color=color, label=label)
     ax.set(title="objects and instances per scene", xlabel="per scene", ylabel="scenes")
     ax.legend(fontsize="small")
 
@@ -90,6 +89,8 @@ def _log_pixels(name: str, title: str, unit: str, color: str) -> Callable[[Axes,
         _bars(ax, d["histogram"], log_x=True, color=color)
         ax.set_yscale("log")
         for i, (q, v) in enumerate(d["percentiles"].items()):
+            if v <= 0:
+                continue  # off a log axis (a percentile in the bin below its first edge)
             ax.axvline(v, color="k", lw=0.8, ls=":")
             ax.text(v, 0.95 - 0.08 * i, f" {q}", transform=ax.get_xaxis_transform(), fontsize="x-small")
         ax.set(title=title, xlabel=unit, ylabel="pixels")
