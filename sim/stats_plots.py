@@ -27,6 +27,12 @@ def _bars(ax: Axes, histogram: dict[str, list[float]], *, log_x: bool = False, c
         edges[0] = edges[0] or edges[1] / 10
         edges[-1] = min(edges[-1], edges[-2] * 10)
         ax.set_xscale("log")
+        if edges[-1] < 100 * edges[0]:  # two decades or less: label 1, 2, 5 of each decade
+            from matplotlib.ticker import LogLocator
+
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter("{x:g}")
+        ax.xaxis.set_minor_formatter("")
     ax.stairs(counts, edges, fill=True, color=color)
 
 
@@ -88,12 +94,16 @@ def _log_pixels(name: str, title: str, unit: str, color: str) -> Callable[[Axes,
             return _missing(ax, f"no {name} pass")
         _bars(ax, d["histogram"], log_x=True, color=color)
         ax.set_yscale("log")
+        edges, counts = d["histogram"]["edges"], d["histogram"]["counts"]
+        label = title
+        if edges[0] == 0:  # the bin below the first edge: values that read as 0
+            label = f"{title} ({100 * counts[0] / sum(counts):.0f}% < {edges[1]:g} {unit})"
         for i, (q, v) in enumerate(d["percentiles"].items()):
             if v <= 0:
                 continue  # off a log axis (a percentile in the bin below its first edge)
             ax.axvline(v, color="k", lw=0.8, ls=":")
             ax.text(v, 0.95 - 0.08 * i, f" {q}", transform=ax.get_xaxis_transform(), fontsize="x-small")
-        ax.set(title=title, xlabel=unit, ylabel="pixels")
+        ax.set(title=label, xlabel=unit, ylabel="pixels")
     return panel
 
 
@@ -112,8 +122,8 @@ PANELS: dict[str, Callable[[Axes, dict[str, Any]], None]] = {
     "visibility": _visibility,
     "object_size": _size,
     "occlusion": _occlusion,
-    "flow_magnitude": _log_pixels("flow", "forward flow magnitude", "pixels", "C3"),
-    "depth": _log_pixels("depth", "depth", "metres", "C9"),
+    "flow_magnitude": _log_pixels("flow", "forward flow magnitude", "px", "C3"),
+    "depth": _log_pixels("depth", "depth", "m", "C9"),
     "collisions": _per_scene("collisions_per_scene", None, "collision events per scene", "events", "C6"),
     "camera_path": _per_scene("camera", "path_m", "camera path length", "metres", "C8"),
     "camera_rotation": _per_scene("camera", "rotation_deg", "camera rotation", "degrees", "C8"),
