@@ -4,12 +4,13 @@
 ``load_scene`` with only the passes it needs, a few frames at a time) and returns a JSON-ready dict:
 
 - ``objects``, ``instances`` (non-background objects), ``categories`` (per instance), ``frames``;
-- ``visible_frames`` per instance (frames with a visible pixel, from metadata ``visibility``);
+- ``visible_frames`` per instance (frames with a visible pixel, from metadata ``visibility``; None
+  when the scene has no visibility, rendered without segmentation);
   ``visible_fraction``: counts in ``FRACTION_BINS`` equal bins over [0, 1] of metadata's
   per-instance, per-frame ``visible_fraction`` (visible / amodal pixels) when the scene has it
   (the ``amodal`` pass), else None;
 - ``size_px``: {count, sum, min, max, histogram} of visible pixel counts over (instance, frame)
-  pairs where visible;
+  pairs where visible (None without visibility);
 - ``occlusion``: {``valid``, ``occluded``} pixel counts of the forward flow masks (a pixel is
   occluded when its point is hidden or out of view in frame t+1), None without those passes;
 - ``flow``: {count, sum, min, max, histogram} of forward flow magnitudes (px) where finite;
@@ -157,7 +158,8 @@ class _Accumulator:
 
 def _instance_stats(metadata: dict[str, Any]) -> dict[str, Any]:
     instances = metadata["instances"]
-    pixels = np.array([v for inst in instances for v in inst["visibility"]], dtype=np.float64)
+    seen = all("visibility" in inst for inst in instances)  # not without the segmentation pass
+    pixels = np.array([v for inst in instances for v in inst.get("visibility", [])], dtype=np.float64)
     size = _Accumulator(HISTOGRAMS["size_px"])
     size.add(pixels[pixels > 0])
     fractions = [f for inst in instances for f in inst.get("visible_fraction") or [] if f is not None]
@@ -167,9 +169,10 @@ def _instance_stats(metadata: dict[str, Any]) -> dict[str, Any]:
         "instances": len(instances),
         "objects": len(instances) + len(metadata.get("background_objects", [])),
         "categories": [inst.get("category") or inst.get("asset", "?") for inst in instances],
-        "visible_frames": [sum(1 for v in inst["visibility"] if v > 0) for inst in instances],
+        "visible_frames": ([sum(1 for v in inst["visibility"] if v > 0) for inst in instances]
+                           if seen else None),
         "visible_fraction": fraction_counts.tolist() if has_fraction else None,
-        "size_px": size.to_dict(),
+        "size_px": size.to_dict() if seen else None,
     }
 
 

@@ -69,7 +69,7 @@ def _pixels(name: str, stats: list[dict[str, Any]], quantiles: Sequence[int]) ->
 
 
 def _visibility(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    per_instance = [v / e["frames"] for e in entries for v in e["visible_frames"]]
+    per_instance = [v / e["frames"] for e in entries for v in e["visible_frames"] or []]
     fractions = [e["visible_fraction"] for e in entries if e["visible_fraction"] is not None]
     amodal = None
     if fractions:
@@ -84,10 +84,11 @@ def _visibility(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def _categories(entries: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for e in entries:
-        for category, seen in zip(e["categories"], e["visible_frames"], strict=True):
+        seen = e["visible_frames"] or [0] * len(e["categories"])  # 0 where unknown (no visibility)
+        for category, frames in zip(e["categories"], seen, strict=True):
             c = out.setdefault(category, {"instances": 0, "visible_instance_frames": 0})
             c["instances"] += 1
-            c["visible_instance_frames"] += seen
+            c["visible_instance_frames"] += frames
     return dict(sorted(out.items(), key=lambda kv: (-kv[1]["instances"], kv[0])))
 
 

@@ -22,8 +22,8 @@ from sim.io import SceneWriter
 from sim.metadata import build_metadata
 from sim.scene import Camera
 from sim.stats import CACHE_FILE, HISTOGRAMS, scene_stats
-from sim.stats_plots import PANELS
-from sim.stats_summary import job_stats
+from sim.stats_plots import PANELS, write_plots
+from sim.stats_summary import format_summary, job_stats
 
 W, H, F = 12, 8, 3
 
@@ -55,7 +55,8 @@ ALL = ("segmentation", "forward_flow", "depth", "forward_flow_valid", "forward_o
 def _write(out: Path, name: str, *, passes: tuple[str, ...] = ALL, turning: bool = False,
            events: int = 0, overwrite: bool = False) -> Path:
     """A synthetic scene (``_frame``); ``turning``: the camera circles the origin 10° per frame on a
-    radius of 8 m (path 2 chords of 2·8·sin 5° m, rotation 20°); else it is still."""
+    radius of 8 m (path 2 chords of 2·8·sin 5° m, rotation 20°); else it is still. Without the
+    segmentation pass, the metadata has no boxes and visibility (as a job rendered without it)."""
     scene = make_scene(F, (W, H))
     if turning:
         angles = np.radians([0.0, 10.0, 20.0])
@@ -65,6 +66,9 @@ def _write(out: Path, name: str, *, passes: tuple[str, ...] = ALL, turning: bool
     meta = build_metadata(scene, still_trajectory(scene), None,
                           boxes_2d=[annotate.boxes_2d(p["segmentation"], 3) for p in frames],
                           visibility=[annotate.visibility(p["segmentation"], 3) for p in frames])
+    if "segmentation" not in passes:
+        for inst in meta["instances"]:
+            del inst["bbox_2d"], inst["visibility"]
     collisions = [{"frame": 1, "instance_a": 0, "instance_b": 1}] * events
     with SceneWriter(out, name, overwrite=overwrite) as writer:
         for t in range(F):
@@ -125,6 +129,20 @@ def test_job_summary_exact_and_missing_passes(tmp_path):
     assert cam["static_scenes"] == 1
     np.testing.assert_allclose(cam["rotation_deg"]["max"], 20.0, rtol=1e-6)
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary  # JSON-native
+
+
+def test_scenes_without_segmentation_or_pixels(tmp_path):
+    _write(tmp_path, "scene_00000", passes=("depth",))
+    s = scene_stats(tmp_path / "scene_00000")
+    assert s["visible_frames"] is None and s["size_px"] is None and s["flow"] is None
+    assert s["depth"]["count"] == F * (H - 1) * W and s["occlusion"] is None
+    summary, _ = job_stats(tmp_path, tmp_path / "stats")
+    assert summary["visibility"]["instances"] == 0 and summary["object_size_px"] is None
+    assert summary["categories"]["cube"] == {"instances": 2, "visible_instance_frames": 0}
+    assert summary["missing_passes"] == {} and summary["flow"] is None
+    text = format_summary(summary)
+    assert "forward flow magnitude: n/a (pass missing)" in text
+    write_plots(summary, tmp_path / "plots")  # every panel copes
 
 
 def test_cache_reads_only_new_or_rerendered_scenes(tmp_path, monkeypatch):
