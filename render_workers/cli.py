@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from render_workers.options import BACKENDS, RunOptions
-from sim.errors import SceneSimError, SceneValidationError
+from sim.errors import OutputError, SceneSimError, SceneValidationError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,6 +249,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_output(path: Path, text: str, flag: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise OutputError(f"{flag} {path}: cannot be written ({e.strerror})") from None
+
+
 def _add_estimate_parser(sub: argparse._SubParsersAction) -> None:
     est = sub.add_parser("estimate", help="predict wall time, core-hours, disk bytes and files of a job from "
                          "a few sample scenes (or a finished job's log)")
@@ -269,7 +276,7 @@ def _add_estimate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from render_workers.estimate import estimate_command
+    from render_workers.estimate import estimate_command, format_estimate
     from render_workers.job import JobSpec
 
     spec = None
@@ -285,8 +292,12 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         one = args.scene is not None  # a scene file is a one-scene job: measure it, predict N copies
         spec = JobSpec.from_args(argparse.Namespace(**{**vars(args), "out": Path("estimate"),
                                                        "scenes": 1 if one else args.scenes}))
-    return estimate_command(spec, args.from_job, args.scenes, args.sample_scenes, args.workers, args.threads,
-                            args.cores, args.json)
+    estimate = estimate_command(spec, args.from_job, args.scenes, args.sample_scenes, args.workers,
+                                args.threads, args.cores)
+    print(format_estimate(estimate))
+    if args.json is not None:
+        _write_output(args.json, json.dumps(estimate.to_dict(), indent=2), "--json")
+    return 0
 
 
 def _add_stats_parser(sub: argparse._SubParsersAction) -> None:
@@ -320,7 +331,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
                "running": status.running_pid is not None}
     summary, computed = job_stats(directory, out, job)
     text = format_summary(summary)
-    (out / "summary.txt").write_text(text + "\n")
+    _write_output(out / "summary.txt", text + "\n", "--out")
     print(text)
     if not args.no_plots:
         paths = write_plots(summary, out)
@@ -328,7 +339,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     print(f"{computed} scenes read, {summary['scenes']['complete'] - computed} from the cache "
           f"({out / 'scene_stats.jsonl'})")
     if args.json is not None:
-        args.json.write_text(json.dumps(summary, indent=2))
+        _write_output(args.json, json.dumps(summary, indent=2), "--json")
     return 0
 
 

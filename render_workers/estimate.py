@@ -276,14 +276,11 @@ def measure_job(out: Path) -> tuple[JobSpec, Measured]:
 
 
 def estimate_command(spec: JobSpec | None, from_job: Path | None, scenes: int | None, samples: int,
-                     workers: int | None, threads: int | None, cores: int | None,
-                     json_path: Path | None) -> int:
+                     workers: int | None, threads: int | None, cores: int | None) -> Estimate:
     """``scenesim estimate``: measures (``samples`` sample scenes of ``spec`` rendered with the
     target's workers and threads, or with one worker on every core here when ``cores`` names
-    another machine; or the job in ``from_job``), prints the estimate for ``scenes`` scenes
-    (default: the job's count) on the target, and writes it as JSON to ``json_path``."""
-    import json
-
+    another machine; or the job in ``from_job``) and returns the estimate for ``scenes`` scenes
+    (default: the job's count) on the target."""
     options = RunOptions(workers=workers, threads=threads or 0)
     load = None
     if from_job is not None:
@@ -296,9 +293,4 @@ def estimate_command(spec: JobSpec | None, from_job: Path | None, scenes: int | 
         source = "sample scene(s) rendered here"
         load = os.getloadavg()
     used_workers, used_threads, used_cores = target(options, cores)
-    estimate = predict(measured, scenes or spec.scenes, used_workers, used_threads, used_cores, source,
-                       load)
-    print(format_estimate(estimate))
-    if json_path is not None:
-        Path(json_path).write_text(json.dumps(estimate.to_dict(), indent=2))
-    return 0
+    return predict(measured, scenes or spec.scenes, used_workers, used_threads, used_cores, source, load)

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.errors import OutputError
 from sim.io import load_scene, read_metadata
 
 STATS_VERSION = 1
@@ -247,13 +248,17 @@ class StatsCache:
             kept[path.name] = record
             out.append(record["stats"])
         stale = len(self.entries) + len(new) - len(kept)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if stale:
-            tmp = self.path.with_name(CACHE_FILE + ".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept.values()), encoding="utf-8")
-            os.replace(tmp, self.path)
-        elif new:
-            with self.path.open("a", encoding="utf-8") as f:
-                f.writelines(json.dumps(r) + "\n" for r in new)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if stale:
+                tmp = self.path.with_name(CACHE_FILE + ".tmp")
+                tmp.write_text("".join(json.dumps(r) + "\n" for r in kept.values()), encoding="utf-8")
+                os.replace(tmp, self.path)
+            elif new:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in new)
+        except OSError as e:
+            raise OutputError(f"{self.path}: cannot be written ({e.strerror}); choose another "
+                              "--out") from None
         self.entries = kept
         return out, len(new)

@@ -212,3 +212,13 @@ def test_default_out_and_matplotlib_missing(job, capsys, monkeypatch):
 def test_stats_of_a_directory_without_scenes(tmp_path, capsys):
     assert main(["stats", str(tmp_path), "--no-plots"]) == 2
     assert "no complete scene directory" in capsys.readouterr().err
+
+
+def test_unwritable_outputs_are_one_line_errors(job, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["stats", str(job), "--no-plots", "--out", str(tmp_path / "file" / "x")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert main(["stats", str(job), "--no-plots", "--json", str(tmp_path / "no" / "s.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"scenesim: error: --json {tmp_path / 'no' / 's.json'}: cannot be written "
+                   "(No such file or directory)"]
