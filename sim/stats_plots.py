@@ -36,6 +36,13 @@ def _bars(ax: Axes, histogram: dict[str, list[float]], *, log_x: bool = False, c
     ax.stairs(counts, edges, fill=True, color=color)
 
 
+def _scene_counts(ax: Axes) -> None:
+    """Integer ticks on a y axis that counts scenes or instances."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _missing(ax: Axes, what: str) -> None:
     ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -48,7 +55,8 @@ def _instances(ax: Axes, s: dict[str, Any]) -> None:
         counts = s[key]["counts"]
         ax.bar([int(k) + shift for k in counts], list(counts.values()), width=0.4, color=color, label=label)
     ax.set(title="objects and instances per scene", xlabel="per scene", ylabel="scenes")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", framealpha=0.6)
+    _scene_counts(ax)
 
 
 def _categories(ax: Axes, s: dict[str, Any]) -> None:
@@ -85,6 +93,7 @@ def _occlusion(ax: Axes, s: dict[str, Any]) -> None:
     _bars(ax, occ["per_scene"]["histogram"], color="C5")
     ax.set(title=f"occlusion rate (job {100 * occ['rate']:.1f}%)", xlabel="occluded / valid flow pixels",
            ylabel="scenes")
+    _scene_counts(ax)
 
 
 def _log_pixels(name: str, title: str, unit: str, color: str) -> Callable[[Axes, dict[str, Any]], None]:
@@ -113,6 +122,7 @@ def _per_scene(key: str, sub: str | None, title: str, xlabel: str, color: str
         d = s[key][sub] if sub else s[key]
         _bars(ax, d["histogram"], color=color)
         ax.set(title=title, xlabel=xlabel, ylabel="scenes")
+        _scene_counts(ax)
     return panel
 
 
