@@ -26,7 +26,6 @@ import dataclasses
 import math
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,8 +247,6 @@ def measure_samples(spec: JobSpec, samples: int, options: RunOptions) -> Measure
     try:
         sample_spec = dataclasses.replace(spec, out=work / "job", scenes=min(samples, spec.scenes))
         workers = min(options.local_workers, sample_spec.scenes)
-        print(f"scenesim: rendering the job's first {sample_spec.scenes} scene(s) in {work} to measure "
-              "them (deleted afterwards)", file=sys.stderr, flush=True)
         status = run_job(sample_spec, dataclasses.replace(options, workers=workers))
         if status == EXIT_INTERRUPTED:
             raise KeyboardInterrupt
