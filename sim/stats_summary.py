@@ -183,7 +183,9 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"object size (visible px per instance-frame): "
                      f"{_percentiles(s['object_size_px']['percentiles'], ' px')}")
     occ = s["occlusion"]
-    if occ and occ["rate"] is not None:
+    if occ is None or occ["rate"] is None:
+        lines.append("occlusion: n/a (no forward flow masks, or no valid flow)")
+    else:
         lines.append(f"occlusion: {100 * occ['rate']:.1f}% of valid forward-flow pixels occluded in the next "
                      f"frame (per scene {_range(occ['per_scene'], '', '.2f')})")
     for name, unit, label in (("flow", " px", "forward flow magnitude"), ("depth", " m", "depth")):

@@ -141,7 +141,7 @@ def test_scenes_without_segmentation_or_pixels(tmp_path):
     assert summary["categories"]["cube"] == {"instances": 2, "visible_instance_frames": 0}
     assert summary["missing_passes"] == {} and summary["flow"] is None
     text = format_summary(summary)
-    assert "forward flow magnitude: n/a (pass missing)" in text
+    assert "forward flow magnitude: n/a (pass missing)" in text and "occlusion: n/a" in text
     write_plots(summary, tmp_path / "plots")  # every panel copes
 
 
