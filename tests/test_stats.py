@@ -53,10 +53,11 @@ ALL = ("segmentation", "forward_flow", "depth", "forward_flow_valid", "forward_o
 
 
 def _write(out: Path, name: str, *, passes: tuple[str, ...] = ALL, turning: bool = False,
-           events: int = 0, overwrite: bool = False) -> Path:
+           events: int = 0, overwrite: bool = False, fractions: list | None = None) -> Path:
     """A synthetic scene (``_frame``); ``turning``: the camera circles the origin 10° per frame on a
     radius of 8 m (path 2 chords of 2·8·sin 5° m, rotation 20°); else it is still. Without the
-    segmentation pass, the metadata has no boxes and visibility (as a job rendered without it)."""
+    segmentation pass, the metadata has no boxes and visibility (as a job rendered without it).
+    ``fractions``: per instance per frame ``visible_fraction`` (as the amodal pass writes)."""
     scene = make_scene(F, (W, H))
     if turning:
         angles = np.radians([0.0, 10.0, 20.0])
@@ -66,6 +67,8 @@ def _write(out: Path, name: str, *, passes: tuple[str, ...] = ALL, turning: bool
     meta = build_metadata(scene, still_trajectory(scene), None,
                           boxes_2d=[annotate.boxes_2d(p["segmentation"], 3) for p in frames],
                           visibility=[annotate.visibility(p["segmentation"], 3) for p in frames])
+    for inst, row in zip(meta["instances"], fractions or [], strict=False):
+        inst["visible_fraction"] = row
     if "segmentation" not in passes:
         for inst in meta["instances"]:
             del inst["bbox_2d"], inst["visibility"]
@@ -129,6 +132,19 @@ def test_job_summary_exact_and_missing_passes(tmp_path):
     assert cam["static_scenes"] == 1
     np.testing.assert_allclose(cam["rotation_deg"]["max"], 20.0, rtol=1e-6)
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary  # JSON-native
+
+
+def test_visible_fraction_of_amodal_scenes(tmp_path):
+    _write(tmp_path, "scene_00000", fractions=[[1.0, 0.5, 0.26], [0.0, 0.049, None], [None, None, None]])
+    s = scene_stats(tmp_path / "scene_00000")
+    expected = [0] * 20
+    expected[0], expected[5], expected[10], expected[19] = 2, 1, 1, 1  # 0 and 0.049; 0.26; 0.5; 1.0
+    assert s["visible_fraction"] == expected  # 20 bins of 0.05; None (no amodal pixels) left out
+    summary, _ = job_stats(tmp_path, tmp_path / "stats")
+    amodal = summary["visibility"]["visible_fraction"]
+    assert amodal["instance_frames"] == 5 and amodal["histogram"]["counts"] == expected
+    assert "visible fraction (visible / amodal pixels): 60% of instance-frames less than half visible" \
+        in format_summary(summary)
 
 
 def test_scenes_without_segmentation_or_pixels(tmp_path):
