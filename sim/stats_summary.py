@@ -54,7 +54,8 @@ def _log_histogram(name: str, counts: np.ndarray) -> dict[str, list[float]]:
 
 def _pixels(name: str, stats: list[dict[str, Any]], quantiles: Sequence[int]) -> dict[str, Any] | None:
     """Merged statistics ``name`` (flow, depth or size_px) of the scenes that have them: ``count``
-    values (pixels; instance-frames for sizes), their mean, min, max, percentiles and histogram."""
+    values (pixels; instance-frames for sizes), their mean, min, max, percentiles and histogram, and
+    ``per_scene`` descriptions of each scene's mean, min and max (a scene's speed, depth range)."""
     present = [s for s in stats if s is not None and s["count"]]
     if not present:
         return None
@@ -65,7 +66,10 @@ def _pixels(name: str, stats: list[dict[str, Any]], quantiles: Sequence[int]) ->
     return {"scenes": len(present), "count": total, "mean": sum(s["sum"] for s in present) / total,
             "min": lo, "max": hi,
             "percentiles": {f"p{q}": percentile(bins, counts, q, lo, hi) for q in quantiles},
-            "histogram": _log_histogram(name, counts)}
+            "histogram": _log_histogram(name, counts),
+            "per_scene": {"mean": describe([s["sum"] / s["count"] for s in present]),
+                          "min": describe([s["min"] for s in present]),
+                          "max": describe([s["max"] for s in present])}}
 
 
 def _visibility(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -188,10 +192,13 @@ def format_summary(s: dict[str, Any]) -> str:
     else:
         lines.append(f"occlusion: {100 * occ['rate']:.1f}% of valid forward-flow pixels occluded in the next "
                      f"frame (per scene {_range(occ['per_scene'], '', '.2f')})")
-    for name, unit, label in (("flow", " px", "forward flow magnitude"), ("depth", " m", "depth")):
-        d = s[name]
-        lines.append(f"{label}: " + ("n/a (pass missing)" if d is None else
-                     f"{_percentiles(d['percentiles'], unit)}, min {d['min']:.3g}, max {d['max']:.3g}{unit}"))
+    flow, depth = s["flow"], s["depth"]
+    lines.append("forward flow magnitude: " + ("n/a (pass missing)" if flow is None else
+                 f"{_percentiles(flow['percentiles'], ' px')}, max {flow['max']:.3g} px; mean per scene "
+                 f"{_range(flow['per_scene']['mean'], ' px')}"))
+    lines.append("depth: " + ("n/a (pass missing)" if depth is None else
+                 f"{_percentiles(depth['percentiles'], ' m')}, min {depth['min']:.3g}, "
+                 f"max {depth['max']:.3g} m; nearest per scene {_range(depth['per_scene']['min'], ' m')}"))
     lines.append(f"collisions per scene: {_range(s['collisions_per_scene'])}")
     cam = s["camera"]
     lines.append(f"camera: path {_range(cam['path_m'], ' m')}; rotation {_range(cam['rotation_deg'], '°')}; "

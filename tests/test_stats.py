@@ -123,6 +123,7 @@ def test_job_summary_exact_and_missing_passes(tmp_path):
     assert 10 / width <= flow["percentiles"]["p90"] <= 10
     assert flow["percentiles"]["p99"] <= 10
     assert sum(flow["histogram"]["counts"]) == 192
+    assert flow["per_scene"]["mean"]["max"] == 7.5 and flow["per_scene"]["max"]["min"] == 10
     depth = summary["depth"]
     assert (depth["min"], depth["max"], depth["mean"]) == (1, 3, 2)
     assert 3 / width <= depth["percentiles"]["p99"] <= 3 and 1 <= depth["percentiles"]["p1"] <= width
