@@ -13,8 +13,10 @@ removed afterwards), or the job log of a finished job (``--from JOB``). From eac
 - a run's fixed overhead in seconds: from ``run_start`` to the first ``scene_start`` (validation
   done, workers importing Blender) plus from the last ``scene_done`` to ``run_end``.
 
-For N scenes on C cores: wall = overhead + Σ cost / C; core-hours = wall × C / 3600 (the cores the
-job holds); disk and files = Σ per scene (plus the job's own few files). Ranges are 90% prediction
+For N scenes on C cores in W workers: wall = overhead + Σ cost / C × ⌈N/W⌉·W/N (the last round of
+scenes may leave workers idle: 3 scenes on 512 one-core workers take one scene's time, not 3/512
+of it); core-hours = wall × C / 3600 (the cores the job holds); disk and files = Σ per scene (plus
+the job's own few files). Ranges are 90% prediction
 intervals for a sum of N scenes drawn like the K measured ones: N·mean ± t(0.95, K−1)·sd·√(N + N²/K)
 (Student's t, sd with K−1 degrees of freedom), clipped at the overhead or 0; a single sample gives
 no range. A busy machine inflates the measured times (the load average is reported with them).
@@ -173,7 +175,8 @@ def predict(measured: Measured, scenes: int, workers: int, threads: int, cores: 
     costs = measured.costs
     core_s = total_range([c.core_seconds for c in costs], scenes)
     overhead = measured.overhead_s
-    wall = Range(*(overhead + v / cores for v in (core_s.value, core_s.low, core_s.high)))
+    rounds = math.ceil(scenes / workers) * workers / scenes  # the last round's idle workers
+    wall = Range(*(overhead + v * rounds / cores for v in (core_s.value, core_s.low, core_s.high)))
     core_hours = Range(*(v * cores / 3600 for v in (wall.value, wall.low, wall.high)))
     disk = total_range([float(c.size_bytes) for c in costs], scenes)
     files = total_range([float(f) for f in measured.files_per_scene] or [0.0], scenes)

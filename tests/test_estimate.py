@@ -72,6 +72,12 @@ def test_prediction_exact():
     assert e4.core_hours.value - 6 * 4 / 3600 == pytest.approx(e.core_hours.value - 6 * 2 / 3600)
 
 
+def test_fewer_scenes_than_workers_take_one_scene_time():
+    m = measured_from_log(LOG, [40, 40, 40])
+    e = predict(m, scenes=3, workers=512, threads=1, cores=512, source="test")
+    assert e.wall_s.value == pytest.approx(6 + 24.0)  # every scene at once, one thread each
+
+
 def test_ranges_and_runs():
     assert total_range([5.0], 10) == total_range([5.0], 10)  # one sample: no range
     r = total_range([5.0], 10)
@@ -112,7 +118,7 @@ def test_cli_from_a_finished_job(finished_job, tmp_path, capsys):
                  "--json", str(out)]) == 0
     e = json.loads(out.read_text())
     assert (e["scenes"], e["cores"], e["workers"], e["threads"], e["samples"]) == (100, 8, 8, 1, 3)
-    assert e["wall_s"]["value"] == pytest.approx(6 + 2400 / 8)
+    assert e["wall_s"]["value"] == pytest.approx(6 + 13 * 24.0)  # 8 workers: 13 rounds of 1-thread scenes
     assert e["files"]["value"] == 400 + JOB_FILES
     assert e["load_average"] is None
     text = capsys.readouterr().out
