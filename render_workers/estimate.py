@@ -16,10 +16,12 @@ removed afterwards), or the job log of a finished job (``--from JOB``). From eac
 For N scenes on C cores in W workers: wall = overhead + Σ cost / C × ⌈N/W⌉·W/N (the last round of
 scenes may leave workers idle: 3 scenes on 512 one-core workers take one scene's time, not 3/512
 of it); core-hours = wall × C / 3600 (the cores the job holds); disk and files = Σ per scene (plus
-the job's own few files). Ranges are 90% prediction
-intervals for a sum of N scenes drawn like the K measured ones: N·mean ± t(0.95, K−1)·sd·√(N + N²/K)
-(Student's t, sd with K−1 degrees of freedom), clipped at the overhead or 0; a single sample gives
-no range. A busy machine inflates the measured times (the load average is reported with them).
+the job's own few files).
+
+Ranges are 90% prediction intervals for a sum of N scenes drawn like the K measured ones:
+N·mean ± t(0.95, K−1)·sd·√(N + N²/K) (Student's t, sd with K−1 degrees of freedom), clipped at the
+overhead or 0; a single sample gives no range. A busy machine inflates the measured times (the
+load average is reported with them).
 """
 
 from __future__ import annotations
@@ -242,8 +244,8 @@ def _files(scene_dirs: Sequence[Path]) -> list[int]:
 
 def measure_samples(spec: JobSpec, samples: int, options: RunOptions) -> Measured:
     """Renders the first ``samples`` scenes of ``spec`` with ``options`` into a temporary directory
-    (removed afterwards, also on error or Ctrl-C) and measures them. ``OutputError`` when none
-    rendered; KeyboardInterrupt passes through after the clean-up."""
+    (removed afterwards, also on error or Ctrl-C) and measures those that rendered. ``OutputError``
+    when none did; KeyboardInterrupt passes through after the clean-up."""
     from render_workers.runner import EXIT_INTERRUPTED, run_job
 
     work = Path(tempfile.mkdtemp(prefix="scenesim-estimate-"))
@@ -255,6 +257,9 @@ def measure_samples(spec: JobSpec, samples: int, options: RunOptions) -> Measure
             raise KeyboardInterrupt
         done = [sample_spec.out / n for n in sample_spec.scene_names()
                 if (sample_spec.out / n).is_dir()]
+        if not done:
+            raise OutputError("estimate: no sample scene rendered (the errors are above); fix the job "
+                              "before estimating it")
         return measured_from_log(read_log(sample_spec.out), _files(done))
     finally:
         shutil.rmtree(work, ignore_errors=True)
