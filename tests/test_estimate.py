@@ -168,3 +168,17 @@ def test_estimate_renders_samples_and_removes_them(tmp_path, monkeypatch, capsys
     assert e["disk_bytes"]["value"] > 0 and e["overhead_s"] > 0
     assert list(work.iterdir()) == []  # the sample job's directory is gone
     assert "estimate for 10 scenes" in capsys.readouterr().out
+
+
+def test_no_sample_rendered_is_one_line_and_leaves_no_directory(tmp_path, monkeypatch, capsys):
+    import render_workers.runner
+
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
+    monkeypatch.setattr(render_workers.runner, "run_job", lambda spec, options: 1)  # every scene failed
+    assert main(["estimate", "--recipe", "movi-a", "--scenes", "10"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "scenesim: error: estimate: no sample scene rendered (the errors are above); fix the job before "
+        "estimating it"]
+    assert list(work.iterdir()) == []
