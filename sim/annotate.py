@@ -5,7 +5,7 @@ from the camera centre along the unit ray through the pixel centre (+inf where n
 ``object_index`` uint16 (H, W): 0 = no surface, k >= 1 = ``scene.objects[k-1]`` (background objects
 included). Poses are (N, 4, 4) object-to-world matrices of all N scene objects; cameras are 4×4
 camera-to-world matrices in OpenCV axes (x right, y down, looking along +z) and ``K`` is 3×3 in
-pixels. Pixel (i, j) covers [i, i+1)×[j, j+1); its centre is (i + 0.5, j + 0.5).
+pixels, per frame (a zooming camera has a different K in every frame). Pixel (i, j) covers [i, i+1)×[j, j+1); its centre is (i + 0.5, j + 0.5).
 
 Nothing here imports Blender or PyBullet.
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.assets import bbox_corners
 from sim.scene import Scene
-from sim.transforms import invert_rigid, pixel_rays
+from sim.transforms import invert_rigid, pixel_rays, project, transform_points
 
 # --- Tolerances of the occlusion test (the one place they live) ------------------------------------
 # A point carried to frame s lands in pixel q there (the pixel whose area contains its projection).
@@ -109,7 +109,7 @@ def boxes_3d(scene: Scene, obj2world: np.ndarray) -> np.ndarray:
     the corner order of ``sim.assets.bbox_corners``; ``obj2world`` is (N, 4, 4) for all scene
     objects (background ones included) at one frame."""
     _check_frame("obj2world", obj2world, (len(scene.objects), 4, 4))
-    out = [bbox_corners(o.asset, o.scale) @ obj2world[i, :3, :3].T + obj2world[i, :3, 3]
+    out = [transform_points(obj2world[i], bbox_corners(o.asset, o.scale))
            for i, o in enumerate(scene.objects) if not o.background]
     return np.array(out).reshape(len(out), 8, 3)
 
@@ -150,16 +150,17 @@ def _depth_change(steps: np.ndarray, q: np.ndarray, offset_x: np.ndarray,
 
 def flow(depth_t: np.ndarray, index_t: np.ndarray,
          depth_s: np.ndarray | None, index_s: np.ndarray | None,
-         K: np.ndarray, cam2world_t: np.ndarray, cam2world_s: np.ndarray | None,
-         obj2world_t: np.ndarray, obj2world_s: np.ndarray | None,
+         K_t: np.ndarray, K_s: np.ndarray | None, cam2world_t: np.ndarray,
+         cam2world_s: np.ndarray | None, obj2world_t: np.ndarray, obj2world_s: np.ndarray | None,
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact optical flow from frame t toward frame s (s = t+1 forward, t−1 backward).
 
     Each pixel of frame t that sees a surface is back-projected through its centre (``depth_t`` is
     along the unit ray), carried rigidly with its object (``index_t`` − 1 into the (N, 4, 4)
     ``obj2world_*``; static objects simply keep their pose, so background follows camera motion),
-    and projected with camera s. Frame s missing (beyond the simulated range): pass None for
-    ``depth_s``, ``index_s``, ``cam2world_s`` and ``obj2world_s``.
+    and projected with camera s: pose ``cam2world_s`` and intrinsics ``K_s`` (frame t's rays use
+    ``K_t``; the two differ when the camera zooms). Frame s missing (beyond the simulated range):
+    pass None for ``depth_s``, ``index_s``, ``K_s``, ``cam2world_s`` and ``obj2world_s``.
 
     Returns ``(flow, valid, occluded)``:
     - flow: float32 (H, W, 2), pixels (dx, dy) = projection in frame s − pixel centre in frame t;
@@ -176,11 +177,11 @@ def flow(depth_t: np.ndarray, index_t: np.ndarray,
     flow_out = np.full((height, width, 2), np.nan, dtype=np.float32)
     valid = np.zeros((height, width), dtype=bool)
     occluded = np.zeros((height, width), dtype=bool)
-    frame_s = (depth_s, index_s, cam2world_s, obj2world_s)
+    frame_s = (depth_s, index_s, K_s, cam2world_s, obj2world_s)
     if all(a is None for a in frame_s):
         return flow_out, valid, occluded
     if any(a is None for a in frame_s):
-        raise ValueError("flow: depth_s, index_s, cam2world_s and obj2world_s must all be given, "
+        raise ValueError("flow: depth_s, index_s, K_s, cam2world_s and obj2world_s must all be given, "
                          "or all be None for a missing frame")
     _check_frame("depth_s", depth_s, (height, width))
     _check_frame("index_s", index_s, (height, width))
@@ -192,24 +193,22 @@ def flow(depth_t: np.ndarray, index_t: np.ndarray,
         raise ValueError(f"index_t: value {present[-1]} exceeds the {n} object poses given")
     # Per object: camera t -> object frame -> moved to its frame-s pose -> camera s.
     motion = invert_rigid(cam2world_s) @ obj2world_s @ invert_rigid(obj2world_t) @ cam2world_t
-    rays, depth_flat = pixel_rays(K, (width, height)).reshape(-1, 3).T, depth_t.ravel()  # (3, H*W)
+    rays, depth_flat = pixel_rays(K_t, (width, height)).reshape(-1, 3), depth_t.ravel()  # (H*W, 3)
     groups = [np.flatnonzero(index_flat == k) for k in present]  # surface pixels by object
     pix = np.concatenate(groups or [np.empty(0, dtype=np.intp)])
     obj = np.repeat(present, [len(g) for g in groups])
-    x, y, z = np.concatenate([motion[k - 1, :3, :3] @ (rays[:, g] * depth_flat[g]) + motion[k - 1, :3, 3:]
-                              for k, g in zip(present, groups, strict=True)] or [np.empty((3, 0))],
-                             axis=1)  # points in camera s, (n,) each
+    points = np.concatenate([transform_points(motion[k - 1], rays[g] * depth_flat[g, None])
+                             for k, g in zip(present, groups, strict=True)] or [np.empty((0, 3))])
 
     occluded.ravel()[pix] = True  # cleared below for points seen in frame s
-    front = np.flatnonzero(z > MIN_CAMERA_Z_M)
-    pix, obj, x, y, z = pix[front], obj[front], x[front], y[front], z[front]
-    u = (K[0, 0] * x + K[0, 1] * y) / z + K[0, 2]
-    v = K[1, 1] * y / z + K[1, 2]
+    uv = project(K_s, points, MIN_CAMERA_Z_M)
+    front = np.flatnonzero(np.isfinite(uv[:, 0]))
+    pix, obj, points, uv = pix[front], obj[front], points[front], uv[front]
     rows, cols = np.divmod(pix, width)
-    flow_out.reshape(-1, 2)[pix] = np.stack([u - cols - 0.5, v - rows - 0.5], axis=1)
+    flow_out.reshape(-1, 2)[pix] = uv - np.stack([cols, rows], axis=1) - 0.5
     valid.ravel()[pix] = True
 
-    occluded.ravel()[pix] = hidden(np.stack([x, y, z], axis=1), obj, depth_s, index_s, K)
+    occluded.ravel()[pix] = hidden(points, obj, depth_s, index_s, K_s)
     return flow_out, valid, occluded
 
 
@@ -223,16 +222,11 @@ def hidden(points_cam: np.ndarray, labels: np.ndarray, depth: np.ndarray, label_
     float32 (H, W) Euclidean depth (m) of the frame."""
     height, width = depth.shape
     out = np.ones(len(points_cam), dtype=bool)
-    x, y, z = np.asarray(points_cam, dtype=np.float64).T
-    front = z > MIN_CAMERA_Z_M
-    u = np.full(len(z), -1.0)
-    v = np.full(len(z), -1.0)
-    u[front] = (K[0, 0] * x[front] + K[0, 1] * y[front]) / z[front] + K[0, 2]
-    v[front] = K[1, 1] * y[front] / z[front] + K[1, 2]
+    u, v = project(K, points_cam, MIN_CAMERA_Z_M).T  # NaN behind the camera: never inside
     qx, qy = np.floor(u), np.floor(v)
-    inside = np.flatnonzero(front & (qx >= 0) & (qx < width) & (qy >= 0) & (qy < height))
+    inside = np.flatnonzero((qx >= 0) & (qx < width) & (qy >= 0) & (qy < height))
     q = (qy[inside] * width + qx[inside]).astype(np.intp)
-    dist = np.sqrt(x[inside] ** 2 + y[inside] ** 2 + z[inside] ** 2)
+    dist = np.linalg.norm(np.asarray(points_cam, dtype=np.float64)[inside], axis=1)
     slack = OCCLUSION_REL_TOL * dist + OCCLUSION_ABS_TOL_M
     same = np.flatnonzero(label_image.ravel()[q] == labels[inside])
     slack[same] += OCCLUSION_SLOPE_FACTOR * _depth_change(

@@ -15,7 +15,8 @@ Modes (``mode``):
 A numpy sample (dtypes as ``sim.format.PASSES``: rgba uint8, segmentation uint16, depth/normal/
 object_coordinates/flows float32, masks bool) holds, besides the passes:
 ``scene`` str (directory name), ``frames`` int64 (T,) (the frames read; T = F or 2), ``K`` float32
-(3, 3) intrinsics in pixels, ``world_to_camera`` float32 (T, 4, 4) (OpenCV axes), and with
+(3, 3) intrinsics in pixels of the first frame read, ``K_per_frame`` float32 (T, 3, 3) those of
+every frame read (they differ when the camera zooms), ``world_to_camera`` float32 (T, 4, 4) (OpenCV axes), and with
 ``point_tracks=True`` (clip mode, scenes rendered with ``--point-tracks``) ``tracks`` float32
 (N, F, 2) pixels (x, y), ``tracks_occluded`` bool (N, F), ``query_frame`` int64 (N,).
 
@@ -37,6 +38,7 @@ import numpy as np
 from sim.errors import OutputError
 from sim.format import PASSES
 from sim.io import find_scenes, load_point_tracks, read_metadata, read_pass
+from sim.metadata import camera_intrinsics
 
 try:
     import torch
@@ -66,7 +68,7 @@ def _index(path: Path) -> _SceneEntry:
     metadata = read_metadata(path)
     scene = metadata["scene"]
     return _SceneEntry(path, int(scene["frames"]), tuple(scene["resolution"]), tuple(metadata["passes"]),
-                       np.asarray(metadata["camera"]["K"], dtype=np.float32),
+                       camera_intrinsics(metadata).astype(np.float32),
                        np.asarray(metadata["camera"]["world_to_camera"], dtype=np.float32))
 
 
@@ -120,7 +122,8 @@ class SceneDataset:
         entry = self.entries[i]
         frames = list(range(entry.frames)) if self.mode == "clip" else [t, t + 1]
         sample: dict[str, Any] = {"scene": entry.path.name, "frames": np.array(frames, dtype=np.int64),
-                                  "K": entry.K.copy(), "world_to_camera": entry.world_to_camera[frames]}
+                                  "K": entry.K[frames[0]].copy(), "K_per_frame": entry.K[frames],
+                                  "world_to_camera": entry.world_to_camera[frames]}
         for name in self.passes:
             read = [read_pass(entry.path, name, s, entry.resolution) for s in self._frames_of(name, entry, t)]
             pair_pass = self.mode == "pair" and name in READ_AT_FIRST + READ_AT_SECOND

@@ -53,12 +53,28 @@ def resolved_mass(obj: SceneObject) -> float:
     return obj.mass if obj.mass is not None else obj.density * volume(obj.asset, obj.scale)
 
 
+def camera_intrinsics(metadata: Mapping[str, Any]) -> np.ndarray:
+    """float64 (F, 3, 3): K of every frame from a ``metadata.json`` dict, whether it holds one
+    constant ``K`` or ``K_per_frame`` (a zooming camera)."""
+    camera, frames = metadata["camera"], int(metadata["scene"]["frames"])
+    if "K_per_frame" in camera:
+        return np.asarray(camera["K_per_frame"], dtype=np.float64)
+    return np.broadcast_to(np.asarray(camera["K"], dtype=np.float64), (frames, 3, 3)).copy()
+
+
 def _camera(scene: Scene) -> dict[str, Any]:
-    cam2world = camera_to_world(scene.camera, scene.frames)
+    """The camera block: ``K`` (3×3) when the intrinsics are the same in every frame, else
+    ``K_per_frame`` (F, 3, 3) and no ``K``; ``focal_length_mm`` a number or one per frame."""
+    camera = scene.camera
+    cam2world = camera_to_world(camera, scene.frames)
+    K = intrinsics(camera, scene.resolution, scene.frames)
+    constant = bool((K == K[0]).all())
     return {
-        "K": intrinsics(scene.camera, scene.resolution),
-        "focal_length_mm": scene.camera.focal_length_mm,
-        "sensor_width_mm": scene.camera.sensor_width_mm,
+        **({"K": K[0]} if constant else {"K_per_frame": K}),
+        "focal_length_mm": camera.focal_length_mm,
+        "sensor_width_mm": camera.sensor_width_mm,
+        "principal_point": camera.principal_point,
+        "fy_over_fx": camera.fy_over_fx,
         "world_to_camera": invert_rigid(cam2world),
         "position": cam2world[:, :3, 3],
         "quaternion": [matrix_to_quat(m[:3, :3]) for m in cam2world],

@@ -31,23 +31,27 @@ from sim.transforms import camera_to_world, intrinsics, pixel_rays
 
 @dataclass(frozen=True)
 class SceneContext:
-    """What every frame's passes share: the scene, K (3, 3) pixels, camera-to-world (F, 4, 4) in
-    OpenCV axes, object-to-world (F, N, 4, 4) of all N scene objects, ``ray_z`` float64 (H, W) (the
-    optical-axis component of the unit ray through each pixel centre) and per scene object its
-    semantic id (uint16 (N,), ``sim.categories.semantic_ids`` in ``categories``)."""
+    """What every frame's passes share: the scene, K (F, 3, 3) pixels per frame (they differ when
+    the camera zooms), camera-to-world (F, 4, 4) in OpenCV axes, object-to-world (F, N, 4, 4) of all
+    N scene objects and per scene object its semantic id (uint16 (N,),
+    ``sim.categories.semantic_ids`` in ``categories``)."""
 
     scene: Scene
     K: np.ndarray
     cam2world: np.ndarray
     obj2world: np.ndarray
-    ray_z: np.ndarray
     semantic: np.ndarray
 
     @classmethod
     def build(cls, scene: Scene, trajectory: Trajectory, categories: tuple[str, ...]) -> SceneContext:
-        K = intrinsics(scene.camera, scene.resolution)
-        return cls(scene, K, camera_to_world(scene.camera, scene.frames), trajectory.object_to_world(),
-                   pixel_rays(K, scene.resolution)[..., 2], semantic_ids(scene, categories))
+        return cls(scene, intrinsics(scene.camera, scene.resolution, scene.frames),
+                   camera_to_world(scene.camera, scene.frames), trajectory.object_to_world(),
+                   semantic_ids(scene, categories))
+
+    def ray_z(self, t: int) -> np.ndarray:
+        """float64 (H, W): the optical-axis component of the unit ray through each pixel centre in
+        frame t."""
+        return pixel_rays(self.K[t], self.scene.resolution)[..., 2]
 
 
 @dataclass
@@ -100,7 +104,7 @@ def _segmentation(ctx: FrameContext) -> np.ndarray:
 
 
 def _z_depth(ctx: FrameContext) -> np.ndarray:
-    return (ctx.cur["depth"] * ctx.scene.ray_z).astype(np.float32)
+    return (ctx.cur["depth"] * ctx.scene.ray_z(ctx.t)).astype(np.float32)
 
 
 def _semantic(ctx: FrameContext) -> np.ndarray:
@@ -113,11 +117,11 @@ def _flow(ctx: FrameContext, step: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         other = ctx.nxt if step > 0 else ctx.prev
         s, geo, cur = ctx.t + step, ctx.scene, ctx.cur
         if other is None:
-            return annotate.flow(cur["depth"], cur["object_index"], None, None, geo.K, geo.cam2world[ctx.t],
-                                 None, geo.obj2world[ctx.t], None)
+            return annotate.flow(cur["depth"], cur["object_index"], None, None, geo.K[ctx.t], None,
+                                 geo.cam2world[ctx.t], None, geo.obj2world[ctx.t], None)
         return annotate.flow(cur["depth"], cur["object_index"], other["depth"], other["object_index"],
-                             geo.K, geo.cam2world[ctx.t], geo.cam2world[s], geo.obj2world[ctx.t],
-                             geo.obj2world[s])
+                             geo.K[ctx.t], geo.K[s], geo.cam2world[ctx.t], geo.cam2world[s],
+                             geo.obj2world[ctx.t], geo.obj2world[s])
     return ctx.memo(("flow", step), compute)
 
 

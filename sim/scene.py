@@ -40,6 +40,10 @@ MAX_RESOLUTION = 8192
 MAX_FRAMES = 100_000
 CATEGORY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """What ``SceneObject.category`` may be."""
+MAX_PIXEL_ASPECT = 200.0
+"""``Camera.fy_over_fx`` lies in [1 / this, this] (Blender's pixel aspect range)."""
+MAX_PRINCIPAL_OFFSET = 5.0
+"""``Camera.principal_point`` lies within this many image sizes of the image centre."""
 
 
 def _fail(field_name: str, value: Any, allowed: str) -> typing.NoReturn:
@@ -54,6 +58,13 @@ def _check_vec(name: str, value: Any, n: int) -> tuple[float, ...]:
     if not all(math.isfinite(v) for v in out):
         _fail(name, value, "finite numbers")
     return out
+
+
+def _check_quat(name: str, value: Any) -> Quat:
+    q = _check_vec(name, value, 4)
+    if abs(math.sqrt(sum(c * c for c in q)) - 1.0) > 1e-6:
+        _fail(name, value, "a unit quaternion (w, x, y, z)")
+    return q  # type: ignore[return-value]
 
 
 def _check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False,
@@ -162,11 +173,7 @@ class SceneObject:
             _fail("scale", self.scale, "equal x and y factors for a cylinder")
         _set(self, "scale", scale)
         _set(self, "position", _check_vec("position", self.position, 3))
-        q = _check_vec("quaternion", self.quaternion, 4)
-        norm = math.sqrt(sum(c * c for c in q))
-        if abs(norm - 1.0) > 1e-6:
-            _fail("quaternion", self.quaternion, "a unit quaternion (w, x, y, z)")
-        _set(self, "quaternion", q)
+        _set(self, "quaternion", _check_quat("quaternion", self.quaternion))
         _set(self, "velocity", _check_vec("velocity", self.velocity, 3))
         _set(self, "angular_velocity", _check_vec("angular_velocity", self.angular_velocity, 3))
         if not isinstance(self.material, Material):
@@ -200,42 +207,113 @@ class SceneObject:
 
 @dataclass(frozen=True)
 class Camera:
-    """Pinhole camera looking from ``positions`` at ``look_at`` with +Z as up.
+    """Pinhole camera: a pose per frame (position + orientation) and intrinsics per frame.
 
-    ``positions`` and ``look_at`` (m) hold one entry (fixed) or one per frame (a path). A single
-    entry may move instead at a constant ``velocity`` / ``look_at_velocity`` (m per frame): at frame
-    t it is the entry + t × velocity, a straight line whatever the number of frames rendered.
-    Intrinsics: ``focal_length_mm`` over ``sensor_width_mm`` across the image width; square pixels
-    and the principal point at the image centre (see ``sim.transforms.intrinsics``).
+    Position: ``positions`` (m) holds one entry (fixed) or one per frame (a path). A single entry
+    may move instead at a constant ``velocity`` (m per frame): at frame t it is the entry + t ×
+    velocity, a straight line whatever the number of frames rendered.
+
+    Orientation, one of two forms:
+
+    - look-at (the default): the camera looks from its position at ``look_at`` (m; one entry or one
+      per frame, or one moving at ``look_at_velocity`` m per frame) with +Z up (+Y up when looking
+      straight up or down); ``look_at`` None means the origin.
+    - ``quaternions``: camera-to-world rotations (w, x, y, z), unit, of the camera's OpenCV axes
+      (x right, y down, looking along +z), one entry or one per frame: any orientation, roll
+      included. The identity looks up the world's +z with image x along world +x; (0, 1, 0, 0)
+      looks straight down with image x along world +x and image y (down) along world −y. ``look_at`` must then be None and
+      ``look_at_velocity`` zero. These are the ``quaternion`` entries of ``metadata.json``'s camera.
+
+    Intrinsics (``sim.transforms.intrinsics``): fx = ``focal_length_mm`` / ``sensor_width_mm`` ×
+    image width (pixels); ``focal_length_mm`` is one value or one per frame (a zoom).
+    fy = ``fy_over_fx`` × fx (1: square pixels). The principal point is at ``principal_point`` =
+    (cx / width, cy / height), fractions of the image size ((0.5, 0.5): the image centre; values
+    outside [0, 1] put it outside the image, up to ``MAX_PRINCIPAL_OFFSET`` image sizes from the
+    centre). No skew.
+
+    Between frames (motion blur samples the shutter interval) positions, look-at points and focal
+    lengths are interpolated linearly and quaternions by slerp, between the neighbouring frames'
+    entries (``sim.transforms.camera_to_world_at``).
     """
 
-    focal_length_mm: float = 35.0
+    focal_length_mm: float | tuple[float, ...] = 35.0
     sensor_width_mm: float = 32.0
     positions: tuple[Vec3, ...] = ((7.5, -7.5, 5.5),)
-    look_at: tuple[Vec3, ...] = ((0.0, 0.0, 0.0),)
+    look_at: tuple[Vec3, ...] | None = None
     velocity: Vec3 = (0.0, 0.0, 0.0)
     look_at_velocity: Vec3 = (0.0, 0.0, 0.0)
+    quaternions: tuple[Quat, ...] | None = None
+    principal_point: tuple[float, float] = (0.5, 0.5)
+    fy_over_fx: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_range("focal_length_mm", self.focal_length_mm, 0.0, 10000.0, lo_open=True)
+        focal = self.focal_length_mm
+        if isinstance(focal, (tuple, list)):
+            if len(focal) == 0:
+                _fail("focal_length_mm", focal, "a number or a non-empty list, one per frame")
+            for i, f in enumerate(focal):
+                _check_range(f"focal_length_mm[{i}]", f, 0.0, 10000.0, lo_open=True)
+            _set(self, "focal_length_mm", tuple(float(f) for f in focal) if len(focal) > 1 else float(focal[0]))
+        else:
+            _check_range("focal_length_mm", focal, 0.0, 10000.0, lo_open=True)
         _check_range("sensor_width_mm", self.sensor_width_mm, 0.0, 1000.0, lo_open=True)
-        for name, rate in (("positions", "velocity"), ("look_at", "look_at_velocity")):
+        _check_range("fy_over_fx", self.fy_over_fx, 1.0 / MAX_PIXEL_ASPECT, MAX_PIXEL_ASPECT)
+        pp = _check_vec("principal_point", self.principal_point, 2)
+        if any(abs(c - 0.5) > MAX_PRINCIPAL_OFFSET for c in pp):
+            _fail("principal_point", self.principal_point, f"fractions of the image size within "
+                  f"{MAX_PRINCIPAL_OFFSET} of the centre 0.5")
+        _set(self, "principal_point", pp)
+        if self.quaternions is not None:
+            if self.look_at is not None:
+                _fail("look_at", self.look_at, "null when quaternions give the orientation")
+            if any(_check_vec("look_at_velocity", self.look_at_velocity, 3)):
+                _fail("look_at_velocity", self.look_at_velocity, "(0, 0, 0) when quaternions give the "
+                      "orientation")
+        paths = [("positions", "velocity")]
+        if self.quaternions is None:
+            paths.append(("look_at", "look_at_velocity"))
+            if self.look_at is None:
+                _set(self, "look_at", None)
+        for name, rate in paths:
             seq = getattr(self, name)
+            if seq is None:
+                _set(self, rate, _check_vec(rate, getattr(self, rate), 3))
+                continue
             if not isinstance(seq, (tuple, list)) or len(seq) == 0:
                 _fail(name, seq, "a non-empty list of 3-vectors")
             _set(self, name, tuple(_check_vec(f"{name}[{i}]", v, 3) for i, v in enumerate(seq)))
             _set(self, rate, _check_vec(rate, getattr(self, rate), 3))
             if any(getattr(self, rate)) and len(seq) > 1:
                 _fail(rate, getattr(self, rate), f"(0, 0, 0) when {name} has one entry per frame")
-        for i in range(max(len(self.positions), len(self.look_at))):
+        if self.quaternions is not None:
+            if not isinstance(self.quaternions, (tuple, list)) or len(self.quaternions) == 0:
+                _fail("quaternions", self.quaternions, "a non-empty list of unit quaternions (w, x, y, z)")
+            _set(self, "quaternions", tuple(_check_quat(f"quaternions[{i}]", q)
+                                            for i, q in enumerate(self.quaternions)))
+            return
+        for i in range(max(len(self.positions), len(self.look_at or ()))):
             if math.dist(self.position_at(i), self.look_at_at(i)) < 1e-9:
                 _fail(f"look_at[{i}]", self.look_at_at(i), "a point different from the camera position")
 
     def position_at(self, frame: int) -> Vec3:
+        """The camera position (m) at frame ``frame``."""
         return _path_point(self.positions, self.velocity, frame)
 
     def look_at_at(self, frame: int) -> Vec3:
-        return _path_point(self.look_at, self.look_at_velocity, frame)
+        """The look-at point (m) at frame ``frame`` (look-at form only)."""
+        return _path_point(self.look_at or ((0.0, 0.0, 0.0),), self.look_at_velocity, frame)
+
+    def focal_length_at(self, frame: int) -> float:
+        """The focal length (mm) at frame ``frame``."""
+        focal = self.focal_length_mm
+        return focal[frame] if isinstance(focal, tuple) else focal
+
+    def per_frame_lengths(self) -> dict[str, int]:
+        """Number of entries of each per-frame field (1 = the same in every frame)."""
+        focal = self.focal_length_mm
+        return {"positions": len(self.positions), "look_at": len(self.look_at or ((0, 0, 0),)),
+                "quaternions": len(self.quaternions or ((1, 0, 0, 0),)),
+                "focal_length_mm": len(focal) if isinstance(focal, tuple) else 1}
 
 
 def _path_point(points: tuple[Vec3, ...], velocity: Vec3, frame: int) -> Vec3:
@@ -360,8 +438,7 @@ class Scene:
             _fail("step_rate", self.step_rate, f"a multiple of frame_rate ({self.frame_rate})")
         _set(self, "gravity", _check_vec("gravity", self.gravity, 3))
         _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
-        for name in ("positions", "look_at"):
-            n = len(getattr(self.camera, name))
+        for name, n in self.camera.per_frame_lengths().items():
             if n not in (1, self.frames):
                 _fail(f"camera.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")
 

@@ -30,7 +30,8 @@ import numpy as np
 from sim import annotate
 from sim.scene import Scene
 from sim.trajectory import Trajectory
-from sim.transforms import camera_to_world, intrinsics, invert_rigid, pixel_rays
+from sim.scene import Camera
+from sim.transforms import camera_to_world, intrinsics, invert_rigid, pixel_rays, project, transform_points
 
 SEED_TAG = 0x7472_6163  # "trac": keeps the track stream apart from the scene's other random streams
 INSTANCE_SHARE = 0.5
@@ -41,15 +42,17 @@ class TrackSampler:
     """Samples and tracks ``count`` points of one scene; see the module docstring.
 
     Call ``observe(t, depth, object_index)`` for t = 0…F−1 in order, then ``finish(frames)``.
+    ``camera``: the camera that rendered the frames (default ``scene.camera``).
     """
 
-    def __init__(self, scene: Scene, trajectory: Trajectory, count: int) -> None:
+    def __init__(self, scene: Scene, trajectory: Trajectory, count: int, camera: Camera | None = None) -> None:
         self.scene = scene
         self.count = count
+        camera = scene.camera if camera is None else camera
         self._rng = np.random.default_rng([scene.seed, SEED_TAG])
         self._due = np.bincount(self._rng.integers(0, scene.frames, count), minlength=scene.frames)
-        self._K = intrinsics(scene.camera, scene.resolution)
-        self._cam2world = camera_to_world(scene.camera, scene.frames)
+        self._K = intrinsics(camera, scene.resolution, scene.frames)  # (F, 3, 3)
+        self._cam2world = camera_to_world(camera, scene.frames)
         self._obj2world = trajectory.object_to_world()  # (F, N, 4, 4)
         self._next = 0
         self._carried = 0  # points due in frames that showed no surface, sampled in the next that does
@@ -73,12 +76,10 @@ class TrackSampler:
         n_first = self._rng.binomial(want, INSTANCE_SHARE) if len(groups) == 2 else want
         pixels = np.concatenate([self._rng.choice(g, size=n, replace=n > g.size)
                                  for g, n in zip(groups, (n_first, want - n_first), strict=False)])
-        rays = pixel_rays(self._K, self.scene.resolution).reshape(-1, 3)[pixels]
-        cam = rays * depth.ravel()[pixels, None].astype(np.float64)
-        world = cam @ self._cam2world[t, :3, :3].T + self._cam2world[t, :3, 3]
+        rays = pixel_rays(self._K[t], self.scene.resolution).reshape(-1, 3)[pixels]
+        world = transform_points(self._cam2world[t], rays * depth.ravel()[pixels, None].astype(np.float64))
         objects = object_index.ravel()[pixels].astype(np.intp) - 1
-        to_object = invert_rigid(self._obj2world[t, objects])  # (n, 4, 4)
-        local = np.einsum("nij,nj->ni", to_object[:, :3, :3], world) + to_object[:, :3, 3]
+        local = transform_points(invert_rigid(self._obj2world[t, objects]), world)  # (n, 4, 4) poses
         self._samples.append((np.full(len(pixels), t), objects, local))
 
     def _points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,10 +91,8 @@ class TrackSampler:
     def camera_points(self, s: int) -> np.ndarray:
         """float64 (n, 3): every sampled point in camera s's axes (m), carried by its object's pose."""
         _, objects, local = self._points()
-        pose = self._obj2world[s, objects]
-        world = np.einsum("nij,nj->ni", pose[:, :3, :3], local) + pose[:, :3, 3]
-        w2c = invert_rigid(self._cam2world[s])
-        return world @ w2c[:3, :3].T + w2c[:3, 3]
+        return transform_points(invert_rigid(self._cam2world[s]),
+                                transform_points(self._obj2world[s, objects], local))
 
     def finish(self, frames: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
         """The arrays of ``sim.format.POINT_TRACK_FIELDS``. ``frames`` yields, for s = 0…F−1 in
@@ -109,11 +108,9 @@ class TrackSampler:
         seen = 0
         for s, (depth, seg) in enumerate(frames):
             cam = self.camera_points(s)
-            front = cam[:, 2] > annotate.MIN_CAMERA_Z_M
-            uvw = cam[front] @ self._K.T
-            tracks[front, s] = uvw[:, :2] / uvw[:, 2:]
+            tracks[:, s] = project(self._K[s], cam, annotate.MIN_CAMERA_Z_M)
             label_image = np.where(np.isfinite(depth), seg.astype(np.int32) + 1, 0)
-            occluded[:, s] = annotate.hidden(cam, labels, depth, label_image, self._K)
+            occluded[:, s] = annotate.hidden(cam, labels, depth, label_image, self._K[s])
             seen += 1
         if seen != n_frames:
             raise ValueError(f"finish: got {seen} frames, expected {n_frames}")

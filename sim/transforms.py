@@ -76,23 +76,93 @@ def look_at_rotation(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.stack([right, down, forward], axis=1)
 
 
-def intrinsics(camera: Camera, resolution: tuple[int, int]) -> np.ndarray:
-    """3×3 K in pixels for an image of (width, height): fx = fy = focal/sensor_width × width,
-    principal point at the image centre (width/2, height/2)."""
+def slerp(q0: np.ndarray, q1: np.ndarray, w: np.ndarray | float) -> np.ndarray:
+    """Spherical linear interpolation of (..., 4) unit quaternions (w, x, y, z) at weights ``w``
+    in [0, 1] (broadcast against the leading axes), along the shorter arc; unit results."""
+    q0, q1 = np.asarray(q0, np.float64), np.asarray(q1, np.float64)
+    w = np.asarray(w, np.float64)[..., None]
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.clip(np.abs(dot), 0.0, 1.0)
+    angle = np.arccos(dot)
+    sin = np.sin(angle)
+    small = sin < 1e-9  # (nearly) equal rotations: linear interpolation is exact enough
+    safe = np.where(small, 1.0, sin)
+    a = np.where(small, 1.0 - w, np.sin((1.0 - w) * angle) / safe)
+    b = np.where(small, w, np.sin(w * angle) / safe)
+    q = a * q0 + b * q1
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def _interpolate_path(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For an (n, ...) per-frame path and fractional frame ``times`` (T,): the entries before and
+    after each time and the weight of the later one; times outside [0, n−1] hold the end entries."""
+    tau = np.clip(np.asarray(times, np.float64), 0.0, len(values) - 1)
+    i0 = np.floor(tau).astype(np.intp)
+    i1 = np.minimum(i0 + 1, len(values) - 1)
+    return values[i0], values[i1], tau - i0
+
+
+def _path_at(points: tuple, velocity: tuple, times: np.ndarray) -> np.ndarray:
+    """(T, 3) points of a per-frame path (linear between frames) or of one entry moving at
+    ``velocity`` per frame, at fractional frame ``times``."""
+    pts = np.asarray(points, np.float64)
+    if len(pts) > 1:
+        a, b, w = _interpolate_path(pts, times)
+        return a + (b - a) * w[:, None]
+    return pts[0] + np.asarray(times, np.float64)[:, None] * np.asarray(velocity, np.float64)
+
+
+def focal_lengths_at(camera: Camera, times: np.ndarray) -> np.ndarray:
+    """(T,) focal lengths (mm) at fractional frame ``times`` (linear between frames)."""
+    focal = np.atleast_1d(np.asarray(camera.focal_length_mm, np.float64))
+    a, b, w = _interpolate_path(focal, times)
+    return a + (b - a) * w
+
+
+def intrinsics_at(camera: Camera, resolution: tuple[int, int], times: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) K in pixels at fractional frame ``times`` for an image of (width, height):
+    fx = focal/sensor_width × width, fy = ``camera.fy_over_fx`` × fx, principal point
+    (cx, cy) = ``camera.principal_point`` × (width, height), no skew."""
     width, height = resolution
-    f = camera.focal_length_mm / camera.sensor_width_mm * width
-    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    fx = focal_lengths_at(camera, times) / camera.sensor_width_mm * width
+    K = np.zeros((len(fx), 3, 3))
+    K[:, 0, 0], K[:, 1, 1] = fx, fx * camera.fy_over_fx
+    K[:, 0, 2], K[:, 1, 2] = camera.principal_point[0] * width, camera.principal_point[1] * height
+    K[:, 2, 2] = 1.0
+    return K
+
+
+def intrinsics(camera: Camera, resolution: tuple[int, int], frames: int | None = None) -> np.ndarray:
+    """K in pixels (see ``intrinsics_at``): 3×3 of frame 0 when ``frames`` is None, else
+    (frames, 3, 3), one per frame 0…frames−1."""
+    if frames is None:
+        return intrinsics_at(camera, resolution, np.zeros(1))[0]
+    return intrinsics_at(camera, resolution, np.arange(frames, dtype=np.float64))
+
+
+def camera_to_world_at(camera: Camera, times: np.ndarray) -> np.ndarray:
+    """(T, 4, 4) camera-to-world matrices in OpenCV camera axes at fractional frame ``times``:
+    positions (and look-at points) linear between frames, quaternions slerped; a per-frame path
+    holds its first / last entry outside its frames, a single moving entry keeps moving."""
+    times = np.asarray(times, np.float64)
+    out = np.zeros((len(times), 4, 4))
+    out[:, :3, 3] = _path_at(camera.positions, camera.velocity, times)
+    out[:, 3, 3] = 1.0
+    if camera.quaternions is not None:
+        q = np.asarray(camera.quaternions, np.float64)
+        a, b, w = _interpolate_path(q, times)
+        out[:, :3, :3] = quat_to_matrix(slerp(a, b, w))
+        return out
+    targets = _path_at(camera.look_at or ((0.0, 0.0, 0.0),), camera.look_at_velocity, times)
+    for k in range(len(times)):
+        out[k, :3, :3] = look_at_rotation(out[k, :3, 3], targets[k])
+    return out
 
 
 def camera_to_world(camera: Camera, frames: int) -> np.ndarray:
     """(frames, 4, 4) camera-to-world matrices in OpenCV camera axes, one per frame."""
-    out = np.zeros((frames, 4, 4))
-    for t in range(frames):
-        pos = np.array(camera.position_at(t))
-        out[t, :3, :3] = look_at_rotation(pos, np.array(camera.look_at_at(t)))
-        out[t, :3, 3] = pos
-        out[t, 3, 3] = 1.0
-    return out
+    return camera_to_world_at(camera, np.arange(frames, dtype=np.float64))
 
 
 def invert_rigid(m: np.ndarray) -> np.ndarray:
@@ -106,8 +176,12 @@ def invert_rigid(m: np.ndarray) -> np.ndarray:
 
 
 def transform_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Applies a 4×4 transform to (..., 3) points."""
-    return points @ m[:3, :3].T + m[:3, 3]
+    """Applies 4×4 rigid (or affine) transforms to (..., 3) points: one (4, 4) matrix for all of
+    them, or (..., 4, 4) matrices broadcast against the points' leading axes (one per point)."""
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim == 2:
+        return points @ m[:3, :3].T + m[:3, 3]
+    return np.einsum("...ij,...j->...i", m[..., :3, :3], points) + m[..., :3, 3]
 
 
 def pixel_rays(K: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
@@ -129,7 +203,12 @@ def _pixel_rays(k: tuple[float, ...], resolution: tuple[int, int]) -> np.ndarray
     return rays
 
 
-def project(K: np.ndarray, points_cam: np.ndarray) -> np.ndarray:
-    """(..., 3) points in camera axes -> (..., 2) pixel coordinates (x, y); z must be > 0."""
-    uvw = points_cam @ K.T
-    return uvw[..., :2] / uvw[..., 2:3]
+def project(K: np.ndarray, points_cam: np.ndarray, min_z: float = 0.0) -> np.ndarray:
+    """(..., 3) points in camera axes -> float64 (..., 2) pixel coordinates (x, y) under the 3×3
+    ``K``; NaN for points with camera-space z <= ``min_z`` (m; behind the camera, not projectable)."""
+    points_cam = np.asarray(points_cam, dtype=np.float64)
+    uvw = points_cam @ np.asarray(K, dtype=np.float64).T
+    z = uvw[..., 2:3]
+    front = points_cam[..., 2:3] > min_z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(front, uvw[..., :2] / np.where(front, z, 1.0), np.nan)

@@ -84,7 +84,7 @@ def test_static_scene_has_zero_flow_and_no_occlusion():
     obj = poses([[0.2, 0.3, 0.5]])
     depth, index = ray_cast(scene, cams[0], obj)
     assert (index == 0).any() and (index == 1).any() and (index == 2).any()
-    f, valid, occ = annotate.flow(depth, index, depth, index, K, cams[0], cams[1], obj, obj)
+    f, valid, occ = annotate.flow(depth, index, depth, index, K, K, cams[0], cams[1], obj, obj)
     np.testing.assert_array_equal(valid, index > 0)
     np.testing.assert_allclose(f[valid], 0.0, atol=1e-4)
     assert np.isnan(f[~valid]).all()
@@ -99,7 +99,7 @@ def test_moving_sphere_flow_matches_reprojection():
     obj_t, obj_s = poses([c0], [q0]), poses([c1], [q1])
     depth_t, index_t = ray_cast(scene, cams[0], obj_t)
     depth_s, index_s = ray_cast(scene, cams[1], obj_s)
-    f, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, cams[0], cams[1], obj_t, obj_s)
+    f, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, K, cams[0], cams[1], obj_t, obj_s)
 
     on_sphere = index_t == 2
     p = world_points(depth_t, cams[0], K)[on_sphere]
@@ -122,7 +122,7 @@ def test_camera_translation_over_floor_is_a_homography():
     obj = poses([])
     depth_t, index_t = ray_cast(scene, cams[0], obj)
     depth_s, index_s = ray_cast(scene, cams[1], obj)
-    f, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, cams[0], cams[1], obj, obj)
+    f, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, K, cams[0], cams[1], obj, obj)
 
     rel = np.linalg.inv(cams[1]) @ cams[0]  # camera t -> camera s
     n_cam = cams[0][:3, :3].T @ np.array([0.0, 0.0, 1.0])  # floor normal in camera t
@@ -148,7 +148,7 @@ def test_camera_sliding_over_floor_looking_down():
     obj = poses([])
     depth_t, index_t = ray_cast(scene, cams[0], obj)
     depth_s, index_s = ray_cast(scene, cams[1], obj)
-    f, valid, _ = annotate.flow(depth_t, index_t, depth_s, index_s, K, cams[0], cams[1], obj, obj)
+    f, valid, _ = annotate.flow(depth_t, index_t, depth_s, index_s, K, K, cams[0], cams[1], obj, obj)
     assert valid.all()
     # Looking down with +Y up in the image, image x is world +X: the floor slides left.
     np.testing.assert_allclose(f[..., 0], -K[0, 0] * dx / h, atol=1e-3)
@@ -188,9 +188,9 @@ def test_forward_and_backward_flow_agree():
     obj_t, obj_s = poses([[0.0, 0.0, 0.5]], [quat_z(0.0)]), poses([[0.2, 0.1, 0.6]], [quat_z(0.3)])
     depth_t, index_t = ray_cast(scene, cams[0], obj_t)
     depth_s, index_s = ray_cast(scene, cams[1], obj_s)
-    fwd, fwd_ok, fwd_occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, cams[0], cams[1],
+    fwd, fwd_ok, fwd_occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, K, cams[0], cams[1],
                                          obj_t, obj_s)
-    bwd, bwd_ok, bwd_occ = annotate.flow(depth_s, index_s, depth_t, index_t, K, cams[1], cams[0],
+    bwd, bwd_ok, bwd_occ = annotate.flow(depth_s, index_s, depth_t, index_t, K, K, cams[1], cams[0],
                                          obj_s, obj_t)
 
     rows, cols = np.nonzero(fwd_ok & ~fwd_occ)
@@ -215,7 +215,7 @@ def test_occlusion_when_a_sphere_passes_in_front_of_another():
     obj_s = poses([back, [0.5, -2.0, 1.3]])
     depth_t, index_t = ray_cast(scene, cams[0], obj_t)
     depth_s, index_s = ray_cast(scene, cams[1], obj_s)
-    f, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, cams[0], cams[1], obj_t, obj_s)
+    f, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, K, cams[0], cams[1], obj_t, obj_s)
     # Static camera and back sphere: a back-sphere point lands in its own pixel and is hidden exactly
     # where that pixel sees the front sphere in frame s.
     on_back = index_t == 2
@@ -230,11 +230,11 @@ def test_missing_frame_is_invalid_and_nan_not_zero():
     K, cams = intrinsics(scene.camera, RES), camera_to_world(scene.camera, 2)
     obj = poses([[0.0, 0.0, 0.5]])
     depth, index = ray_cast(scene, cams[0], obj)
-    f, valid, occ = annotate.flow(depth, index, None, None, K, cams[0], None, obj, None)
+    f, valid, occ = annotate.flow(depth, index, None, None, K, None, cams[0], None, obj, None)
     assert f.shape == (RES[1], RES[0], 2) and f.dtype == np.float32
     assert np.isnan(f).all() and not valid.any() and not occ.any()
     with pytest.raises(ValueError, match="all be None"):
-        annotate.flow(depth, index, depth, None, K, cams[0], cams[1], obj, obj)
+        annotate.flow(depth, index, depth, None, K, K, cams[0], cams[1], obj, obj)
 
 
 def test_points_behind_the_other_camera_are_invalid_and_occluded():
@@ -245,7 +245,7 @@ def test_points_behind_the_other_camera_are_invalid_and_occluded():
     turned[:3, :3] = cams[1][:3, :3] @ np.diag([-1.0, 1.0, -1.0])  # looks the other way
     obj = poses([[0.0, 0.0, 0.5]])
     depth, index = ray_cast(scene, cams[0], obj)
-    f, valid, occ = annotate.flow(depth, index, depth, index, K, cams[0], turned, obj, obj)
+    f, valid, occ = annotate.flow(depth, index, depth, index, K, K, cams[0], turned, obj, obj)
     assert not valid.any() and np.isnan(f).all()
     np.testing.assert_array_equal(occ, index > 0)
 
@@ -307,7 +307,7 @@ def test_self_occlusion_of_a_spinning_sphere():
     obj_t, obj_s = poses([centre]), poses([centre], [quat_z(1.2)])
     depth_t, index_t = ray_cast(scene, cams[0], obj_t)
     depth_s, index_s = ray_cast(scene, cams[1], obj_s)
-    _, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, cams[0], cams[1], obj_t, obj_s)
+    _, valid, occ = annotate.flow(depth_t, index_t, depth_s, index_s, K, K, cams[0], cams[1], obj_t, obj_s)
     on = index_t == 2
     rz = np.array([[np.cos(1.2), -np.sin(1.2), 0], [np.sin(1.2), np.cos(1.2), 0], [0, 0, 1]])
     p = (world_points(depth_t, cams[0], K)[on] - centre) @ rz.T + centre

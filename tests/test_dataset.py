@@ -106,7 +106,8 @@ def test_pair_samples_read_each_frame_pair_and_flows_once(job, decoded):
 def test_only_the_requested_passes_are_decoded(job, decoded):
     root, _ = job
     ds = SceneDataset(root, passes=["segmentation"], scenes=1)
-    assert len(ds) == 1 and set(ds[0]) == {"scene", "frames", "K", "world_to_camera", "segmentation"}
+    assert len(ds) == 1 and set(ds[0]) == {"scene", "frames", "K", "K_per_frame", "world_to_camera",
+                                        "segmentation"}
     assert decoded == [f"segmentation_{t:05d}.png" for t in range(3)]
 
 
@@ -141,7 +142,7 @@ def test_torch_samples_are_channels_first_tensors(job):
                 "object_coordinates": ((3, 3, H, W), torch.float32),
                 "forward_flow": ((3, 2, H, W), torch.float32), "backward_flow": ((3, 2, H, W), torch.float32),
                 "forward_flow_valid": ((3, H, W), torch.bool), "backward_occluded": ((3, H, W), torch.bool),
-                "K": ((3, 3), torch.float32), "world_to_camera": ((3, 4, 4), torch.float32),
+                "K": ((3, 3), torch.float32), "K_per_frame": ((3, 3, 3), torch.float32), "world_to_camera": ((3, 4, 4), torch.float32),
                 "tracks": ((5, 3, 2), torch.float32), "tracks_occluded": ((5, 3), torch.bool)}
     for key, (shape, dtype) in expected.items():
         assert tuple(sample[key].shape) == shape and sample[key].dtype == dtype, key

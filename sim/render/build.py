@@ -219,14 +219,33 @@ def set_poses(b_objects: list[bpy.types.Object], positions: np.ndarray, quaterni
         b_obj.rotation_quaternion = tuple(float(v) for v in q)
 
 
-def add_camera(camera: Camera, collection: bpy.types.Collection) -> bpy.types.Object:
-    """A pinhole camera with horizontal sensor fit, ``lens`` = focal length (mm) and the principal
-    point at the image centre (no shift), matching ``sim.transforms.intrinsics``."""
+def pixel_aspect(camera: Camera) -> tuple[float, float]:
+    """Blender's (pixel_aspect_x, pixel_aspect_y) for ``camera.fy_over_fx``: with a horizontal
+    sensor fit Cycles keeps fx = lens / sensor_width × width and gives fy = fx × x / y (both >= 1)."""
+    ratio = camera.fy_over_fx
+    return (ratio, 1.0) if ratio >= 1.0 else (1.0, 1.0 / ratio)
+
+
+def lens_shift(camera: Camera, resolution: tuple[int, int]) -> tuple[float, float]:
+    """Blender's (shift_x, shift_y) putting the principal point at ``camera.principal_point``.
+    With a horizontal sensor fit Cycles moves it by shift_x × width pixels to the left and by
+    shift_y × width × fy/fx pixels up, so cx = width (0.5 − shift_x) and
+    cy = height / 2 + shift_y × width × fy/fx (rows counted downward)."""
+    width, height = resolution
+    cx, cy = camera.principal_point
+    return 0.5 - cx, (cy - 0.5) * height / (width * camera.fy_over_fx)
+
+
+def add_camera(camera: Camera, resolution: tuple[int, int],
+               collection: bpy.types.Collection) -> bpy.types.Object:
+    """A pinhole camera with horizontal sensor fit, ``lens`` = focal length of frame 0 (mm) and the
+    lens shift of ``lens_shift``, matching ``sim.transforms.intrinsics`` together with the scene's
+    ``pixel_aspect`` (a render setting, set by ``sim.render.cycles``)."""
     data = bpy.data.cameras.new("camera")
     data.sensor_fit = "HORIZONTAL"
     data.sensor_width = camera.sensor_width_mm
-    data.lens = camera.focal_length_mm
-    data.shift_x = data.shift_y = 0.0
+    data.lens = camera.focal_length_at(0)
+    data.shift_x, data.shift_y = lens_shift(camera, resolution)
     data.clip_start, data.clip_end = CLIP_START_M, CLIP_END_M
     b_cam = bpy.data.objects.new("camera", data)
     b_cam.rotation_mode = "QUATERNION"  # like the objects: a pose keyframes as location + quaternion
@@ -234,29 +253,35 @@ def add_camera(camera: Camera, collection: bpy.types.Collection) -> bpy.types.Ob
     return b_cam
 
 
-def set_camera_pose(b_cam: bpy.types.Object, cam_to_world: np.ndarray) -> None:
-    """Places the camera from a (4, 4) camera-to-world matrix in OpenCV axes."""
+def set_camera_pose(b_cam: bpy.types.Object, cam_to_world: np.ndarray, focal_length_mm: float) -> None:
+    """Places the camera from a (4, 4) camera-to-world matrix in OpenCV axes and sets its focal
+    length (mm)."""
     m = np.array(cam_to_world, dtype=np.float64)
     m[:3, :3] = blender_rotation(m[:3, :3])
     b_cam.matrix_world = mathutils.Matrix(m.tolist())
+    b_cam.data.lens = float(focal_length_mm)
 
 
-def keyframe_poses(b_objects: list[bpy.types.Object], b_cam: bpy.types.Object, positions: np.ndarray,
-                   quaternions: np.ndarray, cam_to_world: np.ndarray) -> None:
-    """Keyframes frame t = 0…F−1 of every object (``positions`` (F, N, 3) m, ``quaternions``
-    (F, N, 4) (w, x, y, z)) and of the camera (``cam_to_world`` (F, 4, 4), OpenCV axes) with constant
-    interpolation, so that evaluating frame t poses everything exactly as ``set_poses`` and
-    ``set_camera_pose`` of frame t do."""
+def keyframe_poses(b_objects: list[bpy.types.Object], b_cam: bpy.types.Object, times: np.ndarray,
+                   positions: np.ndarray, quaternions: np.ndarray, cam_to_world: np.ndarray,
+                   focal_lengths_mm: np.ndarray, interpolation: str = "CONSTANT") -> None:
+    """Keyframes, at each of the (K,) fractional frame ``times``, every object (``positions``
+    (K, N, 3) m, ``quaternions`` (K, N, 4) (w, x, y, z)) and the camera (``cam_to_world`` (K, 4, 4),
+    OpenCV axes; ``focal_lengths_mm`` (K,)) with the given Blender ``interpolation``, so that
+    evaluating one of these times poses everything exactly as ``set_poses`` and
+    ``set_camera_pose`` with those values do (CONSTANT for whole frames; LINEAR between the dense
+    sub-frame samples of motion blur)."""
     edit = bpy.context.preferences.edit
     before = edit.keyframe_new_interpolation_type
-    edit.keyframe_new_interpolation_type = "CONSTANT"
+    edit.keyframe_new_interpolation_type = interpolation
     try:
-        for t in range(len(positions)):
-            set_poses(b_objects, positions[t], quaternions[t])
-            set_camera_pose(b_cam, cam_to_world[t])
+        for k, time in enumerate(times):
+            set_poses(b_objects, positions[k], quaternions[k])
+            set_camera_pose(b_cam, cam_to_world[k], focal_lengths_mm[k])
             for b_obj in (*b_objects, b_cam):
-                b_obj.keyframe_insert("location", frame=t)
-                b_obj.keyframe_insert("rotation_quaternion", frame=t)
+                b_obj.keyframe_insert("location", frame=float(time))
+                b_obj.keyframe_insert("rotation_quaternion", frame=float(time))
+            b_cam.data.keyframe_insert("lens", frame=float(time))
     finally:
         edit.keyframe_new_interpolation_type = before
 

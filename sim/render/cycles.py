@@ -35,6 +35,7 @@ from sim.render.build import (
     add_objects,
     ground_truth_material,
     make_world,
+    pixel_aspect,
 )
 from sim.scene import Scene
 from sim.settings import RenderSettings
@@ -71,7 +72,7 @@ def _configure_common(b_scene: bpy.types.Scene, scene: Scene, threads: int) -> N
     b_scene.cycles.device = "CPU"
     render.resolution_x, render.resolution_y = scene.resolution
     render.resolution_percentage = 100
-    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.pixel_aspect_x, render.pixel_aspect_y = pixel_aspect(scene.camera)
     render.use_persistent_data = True
     render.threads_mode = "FIXED" if threads else "AUTO"
     if threads:
@@ -151,7 +152,7 @@ def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str])
     rgb.collection.children.link(shared)
     gt.collection.children.link(shared)
     objects = add_objects(scene.objects, shared)
-    camera = add_camera(scene.camera, shared)
+    camera = add_camera(scene.camera, scene.resolution, shared)
     for b_scene in (rgb, gt):
         b_scene.camera = camera
         _configure_common(b_scene, scene, settings.threads)

@@ -59,7 +59,7 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
         timings.update(dict.fromkeys(TIMING_KEYS, 0.0))
         outputs = required_outputs(settings.passes, settings.point_tracks > 0)
         ground_truth = bool(outputs & GROUND_TRUTH_OUTPUTS)
-        ray_z = pixel_rays(intrinsics(scene.camera, scene.resolution), scene.resolution)[..., 2]
+        K = intrinsics(scene.camera, scene.resolution, scene.frames)
         cam_to_world = camera_to_world(scene.camera, scene.frames)
         with tempfile.TemporaryDirectory(prefix="scenesim-render-") as tmp:
             start = time.perf_counter()
@@ -72,7 +72,7 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
                 rgb_path, gt_path = Path(tmp, f"rgb_{t:05d}.png"), Path(tmp, f"gt_{t:05d}.exr")
                 with quiet_output(log_path):
                     build.set_poses(stage.objects, trajectory.positions[t], trajectory.quaternions[t])
-                    build.set_camera_pose(stage.camera, cam_to_world[t])
+                    build.set_camera_pose(stage.camera, cam_to_world[t], scene.camera.focal_length_at(t))
                     if "rgba" in outputs:
                         start = time.perf_counter()
                         blender.render_still(stage.rgb, rgb_path)
@@ -88,7 +88,8 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
                     arrays["rgba"] = _read_rgba(rgb_path, scene.resolution)
                 if ground_truth:
                     arrays.update(exr.decode_ground_truth(
-                        gt_path, cycles.GT_LAYER, build.OBJECT_COORDINATES_AOV, ray_z, outputs))
+                        gt_path, cycles.GT_LAYER, build.OBJECT_COORDINATES_AOV,
+                        pixel_rays(K[t], scene.resolution)[..., 2], outputs))
                     gt_path.unlink()
                 timings["decode_s"] += time.perf_counter() - start
                 yield RenderedFrame(t, arrays)
@@ -121,8 +122,10 @@ def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, p
             blender.reset()
             stage = cycles.build_stage(scene, settings, required_outputs(settings.passes,
                                                                          settings.point_tracks > 0))
-            build.keyframe_poses(stage.objects, stage.camera, trajectory.positions, trajectory.quaternions,
-                                 camera_to_world(scene.camera, scene.frames))
+            frames = np.arange(scene.frames)
+            build.keyframe_poses(stage.objects, stage.camera, frames, trajectory.positions,
+                                 trajectory.quaternions, camera_to_world(scene.camera, scene.frames),
+                                 [scene.camera.focal_length_at(t) for t in frames])
             for b_scene in (stage.rgb, stage.gt):
                 b_scene.frame_start, b_scene.frame_end = 0, scene.frames - 1
             try:
