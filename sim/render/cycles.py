@@ -157,6 +157,10 @@ def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str])
         b_scene.camera = camera
         _configure_common(b_scene, scene, settings.threads)
     _configure_gt(gt, outputs)
+    if scene.camera.fy_over_fx != 1.0:
+        # Blender 5.0.1 fails to write a multi-part EXR of non-square pixels ("conflicting attributes
+        # ... pixelAspectRatio"); one interleaved part holds the same channels.
+        gt.render.image_settings.use_exr_interleave = True
     if "rgba" in outputs:
         _configure_rgb(rgb, settings)
         lights = bpy.data.collections.new("lights")
