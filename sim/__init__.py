@@ -14,6 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "Scene": "sim.scene", "SceneObject": "sim.scene", "Material": "sim.scene", "Camera": "sim.scene",
+    "Keyframe": "sim.scene",
     "Light": "sim.scene", "Background": "sim.scene", "RenderSettings": "sim.settings",
     "Trajectory": "sim.trajectory", "simulate": "sim.physics", "render": "sim.render",
     "run_scene": "sim.pipeline", "load_scene": "sim.io", "PASSES": "sim.passes", "RenderedFrame": "sim.frame",

@@ -5,7 +5,8 @@ from the camera centre along the unit ray through the pixel centre (+inf where n
 ``object_index`` uint16 (H, W): 0 = no surface, k >= 1 = ``scene.objects[k-1]`` (background objects
 included). Poses are (N, 4, 4) object-to-world matrices of all N scene objects; cameras are 4×4
 camera-to-world matrices in OpenCV axes (x right, y down, looking along +z) and ``K`` is 3×3 in
-pixels, per frame (a zooming camera has a different K in every frame). Pixel (i, j) covers [i, i+1)×[j, j+1); its centre is (i + 0.5, j + 0.5).
+pixels, per frame (a zooming camera has a different K in every frame). Pixel (i, j) covers
+[i, i+1)×[j, j+1); its centre is (i + 0.5, j + 0.5).
 
 Nothing here imports Blender or PyBullet.
 """

@@ -16,7 +16,8 @@ A numpy sample (dtypes as ``sim.format.PASSES``: rgba uint8, segmentation uint16
 object_coordinates/flows float32, masks bool) holds, besides the passes:
 ``scene`` str (directory name), ``frames`` int64 (T,) (the frames read; T = F or 2), ``K`` float32
 (3, 3) intrinsics in pixels of the first frame read, ``K_per_frame`` float32 (T, 3, 3) those of
-every frame read (they differ when the camera zooms), ``world_to_camera`` float32 (T, 4, 4) (OpenCV axes), and with
+every frame read (they differ when the camera zooms), ``world_to_camera`` float32 (T, 4, 4)
+(OpenCV axes), and with
 ``point_tracks=True`` (clip mode, scenes rendered with ``--point-tracks``) ``tracks`` float32
 (N, F, 2) pixels (x, y), ``tracks_occluded`` bool (N, F), ``query_frame`` int64 (N,).
 

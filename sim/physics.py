@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import combinations
@@ -28,6 +29,7 @@ from sim.errors import PlacementError, SimulationError
 from sim.library import get_asset
 from sim.scene import Scene, SceneObject
 from sim.trajectory import CollisionEvent, Trajectory
+from sim.transforms import keyframed_pose, keyframed_velocity, rotation_rate
 
 with quiet_output(None):  # pybullet prints its build time to the console when imported
     import pybullet as p
@@ -76,9 +78,9 @@ def from_pybullet_quat(q_xyzw: Sequence[float]) -> tuple[float, float, float, fl
 
 
 def object_mass(obj: SceneObject) -> float:
-    """Mass in kg as simulated: 0 for static objects (PyBullet's immovable bodies), else ``obj.mass``
-    or, when that is None, ``obj.density`` (kg/m³) × the scaled shape's volume (m³)."""
-    if obj.static:
+    """Mass in kg as simulated: 0 for static and scripted objects (PyBullet's immovable bodies),
+    else ``obj.mass`` or, when that is None, ``obj.density`` (kg/m³) × the scaled shape's volume (m³)."""
+    if obj.static or obj.scripted:
         return 0.0
     return obj.mass if obj.mass is not None else obj.density * volume(obj.asset, obj.scale)
 
@@ -112,7 +114,8 @@ def settle(scene: Scene, max_seconds: float = SETTLE_MAX_SECONDS) -> Scene:
     with _session(scene) as (client, bodies):
         for body in bodies:
             client.changeDynamics(body, -1, linearDamping=SETTLE_DAMPING, angularDamping=SETTLE_DAMPING)
-        dynamic = [b for b, obj in zip(bodies, scene.objects, strict=True) if not obj.static]
+        dynamic = [b for b, obj in zip(bodies, scene.objects, strict=True)
+                   if not (obj.static or obj.scripted)]
 
         def poses() -> tuple[np.ndarray, np.ndarray]:
             states = [client.getBasePositionAndOrientation(b) for b in dynamic]
@@ -149,6 +152,9 @@ def _posed(client: BulletClient, scene: Scene, bodies: list[int], at_rest: bool)
     spawn region; with zero velocities if ``at_rest``."""
     objects = []
     for body, obj in zip(bodies, scene.objects, strict=True):
+        if obj.scripted:  # its pose is its first keyframe's, unchanged
+            objects.append(obj)
+            continue
         position, q_xyzw = client.getBasePositionAndOrientation(body)
         q = np.array(from_pybullet_quat(q_xyzw))
         motion = {"velocity": (0.0, 0.0, 0.0), "angular_velocity": (0.0, 0.0, 0.0)} if at_rest else {}
@@ -216,7 +222,7 @@ def _create_body(client: BulletClient, obj: SceneObject) -> int:
                                   baseOrientation=to_pybullet_quat(obj.quaternion))
     client.changeDynamics(body, -1, lateralFriction=obj.friction, restitution=obj.restitution,
                           linearDamping=0.0, angularDamping=0.0)
-    if not obj.static:
+    if not (obj.static or obj.scripted):
         client.resetBaseVelocity(body, obj.velocity, obj.angular_velocity)
     return body
 
@@ -267,45 +273,111 @@ def _place(client: BulletClient, scene: Scene, bodies: list[int], rng: np.random
 
 def _run(client: BulletClient, scene: Scene, bodies: list[int],
          progress: Callable[[int], None] | None) -> Trajectory:
-    """Samples frame 0, then steps ``steps_per_frame`` times before sampling each next frame."""
-    shape = (scene.frames, len(bodies))
+    """Samples frame 0, then steps ``steps_per_frame`` times before sampling each next frame; with a
+    shutter, also samples the steps within half the shutter interval of each frame time (stepping
+    on past the last frame as far as that needs). Scripted objects are moved to their keyframed pose
+    and given its velocity before every step, and their entries are the keyframed poses."""
+    spf, frames = scene.steps_per_frame, scene.frames
+    half = math.ceil(scene.shutter * spf / 2)  # steps on each side of a frame time
+    offsets = np.arange(-half, half + 1) if scene.shutter > 0 else np.zeros(0, dtype=int)
+    shape = (frames, len(bodies))
     state = {"positions": np.empty(shape + (3,)), "quaternions": np.empty(shape + (4,)),
              "linear_velocities": np.empty(shape + (3,)), "angular_velocities": np.empty(shape + (3,))}
+    sub = {"shutter_positions": np.empty((frames, len(offsets), len(bodies), 3)),
+           "shutter_quaternions": np.empty((frames, len(offsets), len(bodies), 4))}
+    wanted: dict[int, list[tuple[int, int]]] = {}  # step -> (frame, offset index) samples at it
+    for t in range(frames):
+        for m, k in enumerate(offsets):
+            wanted.setdefault(max(t * spf + int(k), 0), []).append((t, m))
+    scripted = _Scripted(scene, spf)
     index_of = {body: i for i, body in enumerate(bodies)}
-    static = [obj.static for obj in scene.objects]
+    fixed = [obj.static or obj.scripted for obj in scene.objects]
     events: list[CollisionEvent] = []
-    for t in range(scene.frames):
-        if t > 0:
-            peaks: dict[tuple[int, int], tuple[float, np.ndarray, np.ndarray]] = {}
-            for _ in range(scene.steps_per_frame):
-                client.stepSimulation()
-                _update_peaks(peaks, client.getContactPoints(), index_of, static)
+    peaks: dict[tuple[int, int], tuple[float, np.ndarray, np.ndarray]] = {}
+    last_step = (frames - 1) * spf + (half if len(offsets) else 0)
+    for step in range(last_step + 1):
+        if step > 0:
+            scripted.move(client, bodies, step - 1)
+            client.stepSimulation()
+            if step <= (frames - 1) * spf:
+                _update_peaks(peaks, client.getContactPoints(), index_of, fixed)
+        t, on_frame = divmod(step, spf)
+        if on_frame == 0 and t < frames:
             events += [CollisionEvent(t, a, b, tuple(pos.tolist()), tuple(normal.tolist()), force)
                        for (a, b), (force, pos, normal) in sorted(peaks.items())]
-        _sample(client, bodies, t, state)
-        if not np.isfinite(state["positions"][t]).all():
-            bad = scene.objects[int(np.argwhere(~np.isfinite(state["positions"][t]))[0, 0])].name
-            raise SimulationError(f"physics: simulation diverged at frame {t} (object {bad!r}); raise "
-                                "step_rate or lower the objects' velocities")
-        if progress is not None:
-            progress(t)
-    return Trajectory(**state, collisions=tuple(events))
+            peaks = {}
+            _sample(client, bodies, t, state)
+            scripted.overwrite(state, t)
+            _check_finite(scene, state["positions"][t], t)
+            if progress is not None:
+                progress(t)
+        for frame, m in wanted.get(step, ()):
+            position, quaternion = _poses(client, bodies)
+            _check_finite(scene, position, frame)
+            sub["shutter_positions"][frame, m], sub["shutter_quaternions"][frame, m] = position, quaternion
+            scripted.overwrite_pose(sub["shutter_positions"][frame, m], sub["shutter_quaternions"][frame, m],
+                                    step)
+    return Trajectory(**state, collisions=tuple(events), shutter_offsets=offsets / spf, **sub)
+
+
+class _Scripted:
+    """The scripted objects of a scene: their keyframed pose at every physics step (in frames,
+    step / steps_per_frame) and velocity over it."""
+
+    def __init__(self, scene: Scene, steps_per_frame: int) -> None:
+        self.indices = [i for i, obj in enumerate(scene.objects) if obj.scripted]
+        self.keyframes = [scene.objects[i].keyframes for i in self.indices]
+        self.spf, self.frame_rate = steps_per_frame, scene.frame_rate
+
+    def pose(self, step: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        time = np.array([step / self.spf])
+        return [tuple(a[0] for a in keyframed_pose(k, time)) for k in self.keyframes]  # type: ignore[misc]
+
+    def move(self, client: BulletClient, bodies: list[int], step: int) -> None:
+        """Puts every scripted body at its pose of ``step``, moving at the velocity that brings it
+        to its pose of ``step + 1`` in one step."""
+        dt = 1.0 / (self.spf * self.frame_rate)
+        for i, (p0, q0), (p1, q1) in zip(self.indices, self.pose(step), self.pose(step + 1), strict=True):
+            client.resetBasePositionAndOrientation(bodies[i], p0.tolist(), to_pybullet_quat(q0))
+            client.resetBaseVelocity(bodies[i], ((p1 - p0) / dt).tolist(), rotation_rate(q0, q1, dt).tolist())
+
+    def overwrite(self, state: dict[str, np.ndarray], t: int) -> None:
+        """Frame t of the scripted objects: keyframed pose and velocity (``keyframed_velocity``)."""
+        self.overwrite_pose(state["positions"][t], state["quaternions"][t], t * self.spf)
+        for i, keys in zip(self.indices, self.keyframes, strict=True):
+            linear, angular = keyframed_velocity(keys, np.array([float(t)]), self.frame_rate)
+            state["linear_velocities"][t, i], state["angular_velocities"][t, i] = linear[0], angular[0]
+
+    def overwrite_pose(self, positions: np.ndarray, quaternions: np.ndarray, step: int) -> None:
+        for i, (p, q) in zip(self.indices, self.pose(step), strict=True):
+            positions[i], quaternions[i] = p, q
+
+
+def _check_finite(scene: Scene, positions: np.ndarray, t: int) -> None:
+    if not np.isfinite(positions).all():
+        bad = scene.objects[int(np.argwhere(~np.isfinite(positions))[0, 0])].name
+        raise SimulationError(f"physics: simulation diverged at frame {t} (object {bad!r}); raise "
+                              "step_rate or lower the objects' velocities")
+
+
+def _poses(client: BulletClient, bodies: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) positions and (N, 4) unit quaternions (w, x, y, z) of the bodies now."""
+    states = [client.getBasePositionAndOrientation(b) for b in bodies]
+    q = np.array([from_pybullet_quat(s[1]) for s in states]).reshape(-1, 4)
+    return np.array([s[0] for s in states]).reshape(-1, 3), q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
 def _sample(client: BulletClient, bodies: list[int], t: int, state: dict[str, np.ndarray]) -> None:
     """Writes frame t of every state array (see ``Trajectory``)."""
+    state["positions"][t], state["quaternions"][t] = _poses(client, bodies)
     for k, body in enumerate(bodies):
-        position, q_xyzw = client.getBasePositionAndOrientation(body)
         linear, angular = client.getBaseVelocity(body)
-        q = np.array(from_pybullet_quat(q_xyzw))
-        state["positions"][t, k] = position
-        state["quaternions"][t, k] = q / np.linalg.norm(q)
         state["linear_velocities"][t, k] = linear
         state["angular_velocities"][t, k] = angular
 
 
 def _update_peaks(peaks: dict[tuple[int, int], tuple[float, np.ndarray, np.ndarray]],
-                  contacts: Iterable[tuple], index_of: dict[int, int], static: list[bool]) -> None:
+                  contacts: Iterable[tuple], index_of: dict[int, int], fixed: list[bool]) -> None:
     """Folds one step's contact points into ``peaks``: (a, b) -> (force N, position m, normal).
 
     A pair's force in a step is the sum of its contact points' normal forces; ``peaks`` keeps the
@@ -317,7 +389,7 @@ def _update_peaks(peaks: dict[tuple[int, int], tuple[float, np.ndarray, np.ndarr
     strongest: dict[tuple[int, int], tuple] = {}
     for c in contacts:
         i, j = index_of[c[_BODY_A]], index_of[c[_BODY_B]]
-        if static[i] and static[j]:
+        if fixed[i] and fixed[j]:
             continue
         pair = (min(i, j), max(i, j))
         totals[pair] = totals.get(pair, 0.0) + c[_NORMAL_FORCE]

@@ -117,6 +117,22 @@ class Material:
 
 
 @dataclass(frozen=True)
+class Keyframe:
+    """A scripted object's pose at ``time`` (frames from frame 0, fractional allowed, >= 0):
+    ``position`` (m) and ``quaternion`` (w, x, y, z, object-to-world)."""
+
+    time: float
+    position: Vec3
+    quaternion: Quat = (1.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        _check_range("time", self.time, 0.0, float(MAX_FRAMES))
+        _set(self, "time", float(self.time))
+        _set(self, "position", _check_vec("position", self.position, 3))
+        _set(self, "quaternion", _check_quat("quaternion", self.quaternion))
+
+
+@dataclass(frozen=True)
 class SceneObject:
     """One rigid object.
 
@@ -137,6 +153,12 @@ class SceneObject:
     overlaps nothing, and ``position`` is ignored.
     ``category``: the semantic class (``semantic`` pass, COCO categories), e.g. ``duck``; None (the
     default) means the asset's catalogue category (``sim.categories.object_category``).
+    ``keyframes``: a scripted (kinematic) object's poses at increasing times (``Keyframe``): it is
+    not simulated but moved through them, interpolated at every physics step (position linearly,
+    rotation by slerp; before the first and after the last keyframe it holds that pose), and it
+    pushes dynamic objects as an immovable body moving at the interpolation's velocity.
+    ``position`` and ``quaternion`` are then the first keyframe's pose (left at their defaults,
+    they are set to it); it cannot be static, have a spawn region or an initial velocity.
     """
 
     name: str
@@ -155,6 +177,7 @@ class SceneObject:
     background: bool = False
     spawn_region: tuple[Vec3, Vec3] | None = None
     category: str | None = None
+    keyframes: tuple[Keyframe, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -197,6 +220,34 @@ class SceneObject:
             if not all(a <= b for a, b in zip(lo, hi, strict=True)):
                 _fail("spawn_region", self.spawn_region, "min corner <= max corner on every axis")
             _set(self, "spawn_region", (lo, hi))
+        self._check_keyframes()
+
+    def _check_keyframes(self) -> None:
+        if not isinstance(self.keyframes, (tuple, list)) or not all(isinstance(k, Keyframe)
+                                                                     for k in self.keyframes):
+            _fail("keyframes", self.keyframes, "a list of Keyframe")
+        _set(self, "keyframes", tuple(self.keyframes))
+        if not self.keyframes:
+            return
+        times = [k.time for k in self.keyframes]
+        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            _fail("keyframes", times, "strictly increasing keyframe times")
+        for name, bad in (("static", self.static), ("spawn_region", self.spawn_region is not None),
+                          ("velocity", any(self.velocity)),
+                          ("angular_velocity", any(self.angular_velocity))):
+            if bad:
+                _fail(name, getattr(self, name), "its default for a scripted object (one with keyframes)")
+        first = self.keyframes[0]
+        for name, default in (("position", (0.0, 0.0, 0.0)), ("quaternion", (1.0, 0.0, 0.0, 0.0))):
+            value, wanted = getattr(self, name), getattr(first, name)
+            if value not in (default, wanted):
+                _fail(name, value, f"{wanted} (the first keyframe's) or the default for a scripted object")
+            _set(self, name, wanted)
+
+    @property
+    def scripted(self) -> bool:
+        """True when the object follows its ``keyframes`` instead of being simulated."""
+        return bool(self.keyframes)
 
     @property
     def shape(self) -> str:
@@ -221,8 +272,9 @@ class Camera:
     - ``quaternions``: camera-to-world rotations (w, x, y, z), unit, of the camera's OpenCV axes
       (x right, y down, looking along +z), one entry or one per frame: any orientation, roll
       included. The identity looks up the world's +z with image x along world +x; (0, 1, 0, 0)
-      looks straight down with image x along world +x and image y (down) along world −y. ``look_at`` must then be None and
-      ``look_at_velocity`` zero. These are the ``quaternion`` entries of ``metadata.json``'s camera.
+      looks straight down with image x along world +x and image y (down) along world −y.
+      ``look_at`` must then be None and ``look_at_velocity`` zero. These are the ``quaternion``
+      entries of ``metadata.json``'s camera.
 
     Intrinsics (``sim.transforms.intrinsics``): fx = ``focal_length_mm`` / ``sensor_width_mm`` ×
     image width (pixels); ``focal_length_mm`` is one value or one per frame (a zoom).
@@ -253,7 +305,8 @@ class Camera:
                 _fail("focal_length_mm", focal, "a number or a non-empty list, one per frame")
             for i, f in enumerate(focal):
                 _check_range(f"focal_length_mm[{i}]", f, 0.0, 10000.0, lo_open=True)
-            _set(self, "focal_length_mm", tuple(float(f) for f in focal) if len(focal) > 1 else float(focal[0]))
+            values = tuple(float(f) for f in focal)
+            _set(self, "focal_length_mm", values if len(values) > 1 else values[0])
         else:
             _check_range("focal_length_mm", focal, 0.0, 10000.0, lo_open=True)
         _check_range("sensor_width_mm", self.sensor_width_mm, 0.0, 1000.0, lo_open=True)
@@ -399,6 +452,10 @@ class Scene:
     0…frames−1 at ``frame_rate`` frames/s; physics steps at ``step_rate`` steps/s, a multiple of
     ``frame_rate``; ``gravity`` in m/s²; ``seed`` drives every random choice the simulator makes
     (spawn placement). Frame t shows the state at time t / frame_rate s (frame 0 = initial state).
+    ``shutter``: motion blur, the fraction of the frame interval (0–1) the camera's shutter is open,
+    centred on the frame time; 0 = none. Only the RGB image is blurred, with every object's motion
+    sampled at the physics steps within the shutter interval; the ground truth stays exact at the
+    frame time.
     """
 
     objects: tuple[SceneObject, ...] = ()
@@ -411,6 +468,7 @@ class Scene:
     step_rate: int = 240
     gravity: Vec3 = (0.0, 0.0, -9.81)
     seed: int = 0
+    shutter: float = 0.0
 
     def __post_init__(self) -> None:
         for name, cls in (("objects", SceneObject), ("lights", Light)):
@@ -438,6 +496,7 @@ class Scene:
             _fail("step_rate", self.step_rate, f"a multiple of frame_rate ({self.frame_rate})")
         _set(self, "gravity", _check_vec("gravity", self.gravity, 3))
         _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        _check_range("shutter", self.shutter, 0.0, 1.0)
         for name, n in self.camera.per_frame_lengths().items():
             if n not in (1, self.frames):
                 _fail(f"camera.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")

@@ -28,9 +28,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from sim import annotate
-from sim.scene import Scene
+from sim.scene import Camera, Scene
 from sim.trajectory import Trajectory
-from sim.scene import Camera
 from sim.transforms import camera_to_world, intrinsics, invert_rigid, pixel_rays, project, transform_points
 
 SEED_TAG = 0x7472_6163  # "trac": keeps the track stream apart from the scene's other random streams
@@ -45,7 +44,8 @@ class TrackSampler:
     ``camera``: the camera that rendered the frames (default ``scene.camera``).
     """
 
-    def __init__(self, scene: Scene, trajectory: Trajectory, count: int, camera: Camera | None = None) -> None:
+    def __init__(self, scene: Scene, trajectory: Trajectory, count: int,
+                 camera: Camera | None = None) -> None:
         self.scene = scene
         self.count = count
         camera = scene.camera if camera is None else camera

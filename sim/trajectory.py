@@ -33,6 +33,12 @@ class Trajectory:
 
     positions: float64 (F, N, 3) metres; quaternions: float64 (F, N, 4) (w, x, y, z);
     linear_velocities: float64 (F, N, 3) m/s; angular_velocities: float64 (F, N, 3) rad/s.
+
+    Sub-frame poses, for motion blur (empty, M = 0, when the scene has no shutter):
+    shutter_offsets: float64 (M,) times in frames relative to each frame time, the physics steps
+    covering the shutter interval (ascending, 0 included); shutter_positions: float64 (F, M, N, 3)
+    and shutter_quaternions: float64 (F, M, N, 4): the poses at frame t + shutter_offsets[m]
+    (before frame 0 the initial state).
     """
 
     positions: np.ndarray
@@ -40,6 +46,9 @@ class Trajectory:
     linear_velocities: np.ndarray
     angular_velocities: np.ndarray
     collisions: tuple[CollisionEvent, ...] = field(default=())
+    shutter_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shutter_positions: np.ndarray | None = None
+    shutter_quaternions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         f, n = self.positions.shape[:2]
@@ -48,6 +57,13 @@ class Trajectory:
             arr = getattr(self, name)
             if arr.shape != (f, n, width):
                 raise ValueError(f"Trajectory.{name}: shape {arr.shape}, expected {(f, n, width)}")
+        m = len(self.shutter_offsets)
+        for name, width in (("shutter_positions", 3), ("shutter_quaternions", 4)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros((f, m, n, width)))
+            if getattr(self, name).shape != (f, m, n, width):
+                raise ValueError(f"Trajectory.{name}: shape {getattr(self, name).shape}, expected "
+                                 f"{(f, m, n, width)}")
 
     @property
     def frames(self) -> int:
@@ -62,6 +78,6 @@ class Trajectory:
     def equals(self, other: Trajectory) -> bool:
         """Bit-exact equality of every array and event."""
         return (all(np.array_equal(getattr(self, k), getattr(other, k))
-                    for k in ("positions", "quaternions", "linear_velocities",
-                              "angular_velocities"))
+                    for k in ("positions", "quaternions", "linear_velocities", "angular_velocities",
+                              "shutter_offsets", "shutter_positions", "shutter_quaternions"))
                 and self.collisions == other.collisions)

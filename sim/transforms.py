@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from sim.scene import Camera
+from sim.scene import Camera, Keyframe
 
 UP = np.array([0.0, 0.0, 1.0])
 
@@ -163,6 +163,59 @@ def camera_to_world_at(camera: Camera, times: np.ndarray) -> np.ndarray:
 def camera_to_world(camera: Camera, frames: int) -> np.ndarray:
     """(frames, 4, 4) camera-to-world matrices in OpenCV camera axes, one per frame."""
     return camera_to_world_at(camera, np.arange(frames, dtype=np.float64))
+
+
+def keyframed_pose(keyframes: tuple[Keyframe, ...], times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A scripted object's pose at fractional frame ``times`` (T,): float64 positions (T, 3) m
+    (linear between keyframes) and unit quaternions (T, 4) (w, x, y, z; slerp); before the first
+    and after the last keyframe the pose is held."""
+    key_t = np.array([k.time for k in keyframes])
+    pos = np.array([k.position for k in keyframes])
+    quat = np.array([k.quaternion for k in keyframes])
+    times = np.asarray(times, np.float64)
+    if len(keyframes) == 1:
+        return np.repeat(pos, len(times), axis=0), np.repeat(quat, len(times), axis=0)
+    i1 = np.clip(np.searchsorted(key_t, times, side="right"), 1, len(key_t) - 1)
+    i0 = i1 - 1
+    w = np.clip((times - key_t[i0]) / (key_t[i1] - key_t[i0]), 0.0, 1.0)
+    return pos[i0] + (pos[i1] - pos[i0]) * w[:, None], slerp(quat[i0], quat[i1], w)
+
+
+def keyframed_velocity(keyframes: tuple[Keyframe, ...], times: np.ndarray, frame_rate: float,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The velocity of ``keyframed_pose`` just after each of the fractional frame ``times`` (T,):
+    linear (T, 3) m/s and angular (T, 3) rad/s in world axes, constant between two keyframes and 0
+    outside the keyframes' time span."""
+    key_t = np.array([k.time for k in keyframes])
+    i0 = np.searchsorted(key_t, np.asarray(times, np.float64), side="right") - 1
+    moving = (i0 >= 0) & (i0 < len(key_t) - 1)
+    a, b = np.clip(i0, 0, len(key_t) - 1), np.clip(i0 + 1, 0, len(key_t) - 1)
+    pos = np.array([k.position for k in keyframes])
+    quat = np.array([k.quaternion for k in keyframes])
+    seconds = np.where(moving, key_t[b] - key_t[a], 1.0) / frame_rate
+    linear = (pos[b] - pos[a]) / seconds[:, None]
+    angular = rotation_rate(quat[a], quat[b], seconds)
+    return linear * moving[:, None], angular * moving[:, None]
+
+
+def rotation_rate(q0: np.ndarray, q1: np.ndarray, seconds: np.ndarray | float) -> np.ndarray:
+    """(..., 3) angular velocity (rad/s, world axes) turning (..., 4) unit quaternions ``q0`` into
+    ``q1`` at a constant rate in ``seconds`` (along the shorter arc, as ``slerp``)."""
+    q0, q1 = np.asarray(q0, np.float64), np.asarray(q1, np.float64)
+    q1 = np.where(np.sum(q0 * q1, axis=-1, keepdims=True) < 0, -q1, q1)
+    delta = quat_multiply(q1, q0 * [1.0, -1.0, -1.0, -1.0])  # world-axes rotation from q0 to q1
+    sin = np.linalg.norm(delta[..., 1:], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(sin, delta[..., :1])
+    axis = delta[..., 1:] / np.where(sin > 0, sin, 1.0)
+    return axis * angle / np.asarray(seconds, np.float64)[..., None]
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (..., 4) quaternions (w, x, y, z): the rotation b, then a."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, np.float64), -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], axis=-1)
 
 
 def invert_rigid(m: np.ndarray) -> np.ndarray:

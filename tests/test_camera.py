@@ -5,13 +5,15 @@ tracks of a rendered rolling, zooming camera."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
 from sim import annotate
 from sim.errors import SceneValidationError
-from sim.scene import Camera, Scene, SceneObject
+from sim.scene import Camera, Keyframe, Scene, SceneObject
 from sim.transforms import (
     camera_to_world,
     camera_to_world_at,
@@ -48,12 +50,24 @@ SPHERES = (((-0.4, 0.3, 0.6), 0.6), ((0.9, -0.2, 0.45), 0.45), ((0.0, 1.2, 0.3),
 """(centre m, radius m) of the analytic scene's spheres, objects 1…3."""
 
 
-def sphere_scene(camera: Camera, frames: int = 3, velocity: tuple = (0.0, 0.0, 0.0)) -> Scene:
-    """The spheres of ``SPHERES``, the first moving at ``velocity`` m/s, no gravity, no floor."""
-    objects = tuple(SceneObject(f"ball{i}", asset="primitive:sphere", scale=(r, r, r), position=c,
-                                velocity=velocity if i == 0 else (0.0, 0.0, 0.0))
-                    for i, (c, r) in enumerate(SPHERES))
-    return Scene(objects=objects, camera=camera, resolution=RESOLUTION, frames=frames, gravity=(0.0, 0.0, 0.0))
+SCRIPTED_MOVE = (-0.2, 0.0, 0.05)
+SCRIPTED_TURN = np.radians(30.0)
+"""Per frame, the scripted first sphere's displacement (m) and turn about +z (rad)."""
+
+
+def sphere_scene(camera: Camera, frames: int = 3, scripted: bool = False) -> Scene:
+    """The spheres of ``SPHERES``, no gravity, no floor; with ``scripted`` the first follows
+    keyframes at frames 0 and 2 (``SCRIPTED_MOVE`` and ``SCRIPTED_TURN`` per frame)."""
+    objects = [SceneObject(f"ball{i}", asset="primitive:sphere", scale=(r, r, r), position=c)
+               for i, (c, r) in enumerate(SPHERES)]
+    if scripted:
+        turn = 2 * SCRIPTED_TURN
+        end = tuple(np.array(SPHERES[0][0]) + 2 * np.array(SCRIPTED_MOVE))
+        keys = (Keyframe(0, SPHERES[0][0]), Keyframe(2, end, (np.cos(turn / 2), 0.0, 0.0, np.sin(turn / 2))))
+        objects[0] = SceneObject("ball0", asset="primitive:sphere", scale=(SPHERES[0][1],) * 3,
+                                 keyframes=keys)
+    return Scene(objects=tuple(objects), camera=camera, resolution=RESOLUTION, frames=frames,
+                 gravity=(0.0, 0.0, 0.0))
 
 
 def cast(K: np.ndarray, cam2world: np.ndarray, centres: np.ndarray, radii: np.ndarray,
@@ -188,18 +202,22 @@ def _interior(index: np.ndarray) -> np.ndarray:
 def test_blender_camera_matches_numpy_projection(tmp_path):
     """Rendered depth and object ids of a rolling, zooming camera with an off-centre principal point
     and fy != fx (both pixel-aspect branches) agree with the analytic caster; the written flow of a
-    moving sphere and the point tracks agree with the analytic projections."""
+    scripted sphere moving and turning and the point tracks agree with the analytic projections."""
     from sim import load_scene, run_scene
     from sim.settings import RenderSettings
 
     settings = RenderSettings(samples=1, denoise=False, rgb=False, threads=1, point_tracks=32)
     radii = np.array([r for _, r in SPHERES])
     for fy_over_fx in (1.25, 0.8):
-        cam = rolling_camera().__class__(**{**rolling_camera().__dict__, "fy_over_fx": fy_over_fx})
-        scene = sphere_scene(cam, velocity=(-2.4, 0.0, 0.0))  # 0.2 m per frame, away from the others
+        cam = dataclasses.replace(rolling_camera(), fy_over_fx=fy_over_fx)
+        scene = sphere_scene(cam, scripted=True)
         data = load_scene(run_scene(scene, settings, tmp_path, f"aspect_{fy_over_fx}").path)
         K, c2w = intrinsics(cam, RESOLUTION, 3), camera_to_world(cam, 3)
         centres = np.array([o["position"] for o in data["metadata"]["instances"]])  # (3, F, 3)
+        turns = np.array([quat_to_matrix(q) for q in data["metadata"]["instances"][0]["quaternion"]])
+        path = np.array(SPHERES[0][0]) + np.outer(np.arange(3), SCRIPTED_MOVE)
+        assert_allclose(centres[0], path, atol=1e-12)
+        assert_allclose(turns[1, :2, 0], (np.cos(SCRIPTED_TURN), np.sin(SCRIPTED_TURN)), atol=1e-12)
         assert_allclose(np.asarray(data["metadata"]["camera"]["K_per_frame"]), K)
         frames = [cast(K[t], c2w[t], centres[:, t], radii) for t in range(3)]
         for t, (depth, index, hit) in enumerate(frames):
@@ -210,8 +228,9 @@ def test_blender_camera_matches_numpy_projection(tmp_path):
             assert_allclose(data["depth"][t][both], depth[both], rtol=1e-4)
             if t == 2:
                 continue
-            moved = hit + (index == 1)[..., None] * (centres[0, t + 1] - centres[0, t])
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore"):  # inf - inf where no surface
+                carried = (hit - centres[0, t]) @ turns[t] @ turns[t + 1].T + centres[0, t + 1]
+                moved = np.where((index == 1)[..., None], carried, hit)
                 cam_s = (moved - c2w[t + 1, :3, 3]) @ c2w[t + 1, :3, :3]
             uv = cam_s[..., :2] / cam_s[..., 2:] * [K[t + 1, 0, 0], K[t + 1, 1, 1]] + K[t + 1, :2, 2]
             u, v = np.meshgrid(np.arange(RESOLUTION[0]) + 0.5, np.arange(RESOLUTION[1]) + 0.5)
@@ -221,7 +240,8 @@ def test_blender_camera_matches_numpy_projection(tmp_path):
         for n in range(len(tracks["query_frame"])):
             k = tracks["object_index"][n]
             for s in range(3):
-                world = centres[k, s] + tracks["object_point"][n]  # spheres do not turn
+                turn = turns[s] if k == 0 else np.eye(3)
+                world = centres[k, s] + turn @ tracks["object_point"][n]
                 p = (world - c2w[s, :3, 3]) @ c2w[s, :3, :3]
                 expected = p[:2] / p[2] * [K[s, 0, 0], K[s, 1, 1]] + K[s, :2, 2]
                 assert_allclose(tracks["tracks"][n, s], expected, atol=1e-3)

@@ -142,7 +142,8 @@ def test_torch_samples_are_channels_first_tensors(job):
                 "object_coordinates": ((3, 3, H, W), torch.float32),
                 "forward_flow": ((3, 2, H, W), torch.float32), "backward_flow": ((3, 2, H, W), torch.float32),
                 "forward_flow_valid": ((3, H, W), torch.bool), "backward_occluded": ((3, H, W), torch.bool),
-                "K": ((3, 3), torch.float32), "K_per_frame": ((3, 3, 3), torch.float32), "world_to_camera": ((3, 4, 4), torch.float32),
+                "K": ((3, 3), torch.float32), "K_per_frame": ((3, 3, 3), torch.float32),
+                "world_to_camera": ((3, 4, 4), torch.float32),
                 "tracks": ((5, 3, 2), torch.float32), "tracks_occluded": ((5, 3), torch.bool)}
     for key, (shape, dtype) in expected.items():
         assert tuple(sample[key].shape) == shape and sample[key].dtype == dtype, key
