@@ -34,7 +34,8 @@ CONVENTIONS = {
     "time": "frame t shows the state at t / frame_rate seconds; physics at step_rate steps/s",
     "pixel_coordinates": "(x, y) = (column, row), origin at the top-left image corner; pixel (i, j) "
                          "covers [i, i+1) x [j, j+1), its centre is (i + 0.5, j + 0.5)",
-    "camera_intrinsics": "K 3x3 in pixels, OpenCV: x right, y down, camera looks along +z",
+    "camera_intrinsics": "K 3x3 in pixels, OpenCV: x right, y down, camera looks along +z; "
+                         "K_per_frame (F x 3 x 3) instead of K when it changes over frames (zoom)",
     "camera_extrinsics": "world_to_camera 4x4 per frame in OpenCV camera axes; also camera "
                          "position (m) and quaternion (w, x, y, z, camera-to-world) per frame",
     "quaternions": "(w, x, y, z), unit, object-to-world rotation",
@@ -58,6 +59,9 @@ CONVENTIONS = {
                     "(N, F, 2) pixels (x, y), NaN behind the camera; occluded (N, F) where hidden "
                     "behind a nearer surface (the flow occlusion rule), outside the image or behind "
                     "the camera",
+    "motion_blur": "scene.shutter > 0: rgba is blurred over a shutter interval of that fraction of "
+                   "the frame interval, centred on the frame time; every other pass is unblurred, "
+                   "exact at the frame time",
     "collisions": "events.json: per (frame, instance a, instance b), 0 = background; contact "
                   "position (m), normal (unit, from b toward a), peak normal force (N)",
 }

@@ -135,7 +135,7 @@ def test_metadata_content():
     assert json.loads(json.dumps(meta, allow_nan=False)) == meta  # JSON-native throughout
     assert meta["format_version"] == FORMAT_VERSION and meta["conventions"] == CONVENTIONS
     assert meta["scene"] == {"resolution": [6, 4], "frames": 2, "frame_rate": 12, "step_rate": 240,
-                             "seed": 0, "gravity": [0.0, 0.0, -9.81]}
+                             "seed": 0, "gravity": [0.0, 0.0, -9.81], "shutter": 0.0}
     assert meta["render_settings"]["samples"] == 4 and meta["timings"] == {"render": 1.5}
 
     cam = meta["camera"]
@@ -163,7 +163,7 @@ def test_metadata_content():
     np.testing.assert_allclose(corners.mean(axis=1), traj.positions[:, 1], atol=1e-12)
     expected_keys = {"id", "name", "object_index", "asset", "category", "scale", "material", "mass",
                      "friction",
-                     "restitution", "static", "position", "quaternion", "object_to_world",
+                     "restitution", "static", "scripted", "position", "quaternion", "object_to_world",
                      "linear_velocity", "angular_velocity", "bbox_2d", "bbox_3d", "visibility"}
     assert set(cube) == expected_keys
     with pytest.raises(OutputError, match="visibility"):

@@ -22,7 +22,8 @@ from sim.scene import PRIMITIVES, Scene
 SEEDS = (0, 1, 2)
 COUNTS = {"movi-b": {"": (3, 10)}, "movi-c": {"": (3, 10)},
           "movi-d": {"static_": (10, 20), "dynamic_": (1, 3)},
-          "movi-e": {"static_": (10, 20), "dynamic_": (1, 3)}}
+          "movi-e": {"static_": (10, 20), "dynamic_": (1, 3)},
+          "movi-f": {"static_": (10, 20), "dynamic_": (1, 3)}}
 """Documented instance counts per name prefix."""
 
 
@@ -159,3 +160,13 @@ def test_parameters_are_validated(tmp_path):
         get_recipe("movi-c")(0, {"hdri": "sky.exr"})
     with pytest.raises(AssetError, match="background.path: cannot read the environment image"):
         get_recipe("movi-c")(0, {"hdri": str(tmp_path / "sky.exr")})  # its placement validates the scene
+
+
+def test_movi_f_is_movi_e_with_a_random_shutter():
+    shutters = [built("movi-f", s).shutter for s in SEEDS]
+    assert all(0.0 <= v <= 1.0 for v in shutters) and len(set(shutters)) == len(SEEDS)
+    for seed in SEEDS:
+        assert dataclasses.replace(built("movi-f", seed), shutter=0.0) == built("movi-e", seed)
+    assert get_recipe("movi-f")(0, {"min_shutter": 0.4, "max_shutter": 0.4}).shutter == 0.4
+    with pytest.raises(RecipeError, match="min_shutter=0.9 > max_shutter=0.5"):
+        get_recipe("movi-f")(0, {"min_shutter": 0.9, "max_shutter": 0.5})

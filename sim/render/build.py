@@ -274,11 +274,17 @@ def keyframe_poses(b_objects: list[bpy.types.Object], b_cam: bpy.types.Object, t
     edit = bpy.context.preferences.edit
     before = edit.keyframe_new_interpolation_type
     edit.keyframe_new_interpolation_type = interpolation
+    previous: dict[str, np.ndarray] = {}
     try:
         for k, time in enumerate(times):
             set_poses(b_objects, positions[k], quaternions[k])
             set_camera_pose(b_cam, cam_to_world[k], focal_lengths_mm[k])
             for b_obj in (*b_objects, b_cam):
+                q = np.array(b_obj.rotation_quaternion)
+                if b_obj.name in previous and q @ previous[b_obj.name] < 0:
+                    q = -q  # the same rotation; keeps linear interpolation on the short arc
+                    b_obj.rotation_quaternion = tuple(float(v) for v in q)
+                previous[b_obj.name] = q
                 b_obj.keyframe_insert("location", frame=float(time))
                 b_obj.keyframe_insert("rotation_quaternion", frame=float(time))
             b_cam.data.keyframe_insert("lens", frame=float(time))

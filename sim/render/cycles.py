@@ -24,6 +24,7 @@ object and camera transforms change, so neither re-syncs shaders nor rebuilds me
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import bpy
@@ -139,6 +140,27 @@ def _configure_gt(b_scene: bpy.types.Scene, outputs: frozenset[str]) -> None:
     image.file_format = "OPEN_EXR_MULTILAYER"
     image.color_depth = "32"
     image.exr_codec = "NONE"
+
+
+MAX_MOTION_STEPS = 5
+"""Most Cycles motion steps per object: 2^steps + 1 = 33 transforms over the shutter interval."""
+
+
+def configure_motion_blur(stage: Stage, shutter: float, samples: int) -> None:
+    """Motion blur on the RGB scene only: a box shutter open ``shutter`` of the frame interval,
+    centred on the frame time, and per object and camera the fewest Cycles motion steps giving at
+    least ``samples`` transforms over it (Cycles takes 2^steps + 1, evenly spaced; at most
+    ``MAX_MOTION_STEPS``), interpolated from the keyframed sub-frame poses; rigid motion only (no
+    deformation motion). The ground-truth scene stays unblurred."""
+    render = stage.rgb.render
+    render.use_motion_blur = True
+    render.motion_blur_shutter = shutter
+    render.motion_blur_position = "CENTER"
+    steps = min(max(1, math.ceil(math.log2(max(samples - 1, 2)))), MAX_MOTION_STEPS)
+    for b_obj in (*stage.objects, stage.camera):
+        b_obj.cycles.use_motion_blur = True
+        b_obj.cycles.motion_steps = steps
+        b_obj.cycles.use_deform_motion = False
 
 
 def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str]) -> Stage:

@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
@@ -18,7 +19,7 @@ from sim.passes import required_outputs
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
-from sim.transforms import camera_to_world, intrinsics, pixel_rays
+from sim.transforms import camera_to_world, camera_to_world_at, focal_lengths_at, intrinsics, pixel_rays
 
 TIMING_KEYS = ("build_s", "rgb_render_s", "gt_render_s", "decode_s")
 _active = False
@@ -63,16 +64,23 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
         cam_to_world = camera_to_world(scene.camera, scene.frames)
         with tempfile.TemporaryDirectory(prefix="scenesim-render-") as tmp:
             start = time.perf_counter()
+            blur = settings.rgb and scene.shutter > 0
             with quiet_output(log_path):
                 blender.reset()
                 stage = cycles.build_stage(scene, settings, outputs)
+                if blur:
+                    _keyframe(stage, scene, trajectory, blur=True)
             timings["build_s"] += time.perf_counter() - start
 
             for t in range(scene.frames):
                 rgb_path, gt_path = Path(tmp, f"rgb_{t:05d}.png"), Path(tmp, f"gt_{t:05d}.exr")
                 with quiet_output(log_path):
-                    build.set_poses(stage.objects, trajectory.positions[t], trajectory.quaternions[t])
-                    build.set_camera_pose(stage.camera, cam_to_world[t], scene.camera.focal_length_at(t))
+                    if blur:  # the keyframes pose frame t exactly; Cycles samples around it
+                        stage.rgb.frame_set(t)
+                        stage.gt.frame_set(t)
+                    else:
+                        build.set_poses(stage.objects, trajectory.positions[t], trajectory.quaternions[t])
+                        build.set_camera_pose(stage.camera, cam_to_world[t], scene.camera.focal_length_at(t))
                     if "rgba" in outputs:
                         start = time.perf_counter()
                         blender.render_still(stage.rgb, rgb_path)
@@ -102,10 +110,12 @@ def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, p
     """Saves to ``path`` the Blender data ``render`` renders ``scene`` with: the Blender scenes
     ``rgb`` and ``gt`` (view layer ``cycles.GT_LAYER``; each set up for the outputs
     ``settings.passes`` need, ``cycles.build_stage``), which share the objects and the camera,
-    every frame t = 0…F−1 keyframed (frame range 0…F−1), and their Cycles and output settings (8-bit
-    RGBA PNG for ``rgb``, float32 multilayer EXR for ``gt``). Setting a scene's frame to t and
-    rendering it gives what ``render`` computes for frame t: a plain bpy script can reproduce a scene
-    (``scenesim bench`` times bare Cycles that way), and Blender can open it.
+    every frame t = 0…F−1 keyframed (frame range 0…F−1; with a shutter, the sub-frame samples of
+    ``Trajectory`` with linear interpolation, and motion blur on ``rgb``), and their Cycles and
+    output settings (8-bit RGBA PNG for ``rgb``, float32 multilayer EXR for ``gt``). Setting a
+    scene's frame to t and rendering it gives what ``render`` computes for frame t: a plain bpy
+    script can reproduce a scene (``scenesim bench`` times bare Cycles that way), and Blender can
+    open it.
 
     Blender is reset first, so this may not run while a ``render`` iterator is open (RenderError)."""
     global _active
@@ -117,15 +127,12 @@ def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, p
         with quiet_output(log_path):
             import bpy
 
-            from sim.render import blender, build, cycles
+            from sim.render import blender, cycles
 
             blender.reset()
             stage = cycles.build_stage(scene, settings, required_outputs(settings.passes,
                                                                          settings.point_tracks > 0))
-            frames = np.arange(scene.frames)
-            build.keyframe_poses(stage.objects, stage.camera, frames, trajectory.positions,
-                                 trajectory.quaternions, camera_to_world(scene.camera, scene.frames),
-                                 [scene.camera.focal_length_at(t) for t in frames])
+            _keyframe(stage, scene, trajectory, blur=settings.rgb and scene.shutter > 0)
             for b_scene in (stage.rgb, stage.gt):
                 b_scene.frame_start, b_scene.frame_end = 0, scene.frames - 1
             try:
@@ -134,6 +141,29 @@ def save_blend(scene: Scene, trajectory: Trajectory, settings: RenderSettings, p
                 raise RenderError(f"save_blend: cannot write {path}: {str(e).strip()}") from None
     finally:
         _active = False
+
+
+def _keyframe(stage: Any, scene: Scene, trajectory: Trajectory, blur: bool) -> None:
+    """Keyframes the objects and the camera of ``stage`` (a ``cycles.Stage``): at every frame with
+    constant interpolation, or, with ``blur``, at every sub-frame sample of the shutter intervals
+    (``Trajectory.shutter_offsets``; the camera before frame 0 as at frame 0, like the objects)
+    with linear interpolation between them, and motion blur configured."""
+    from sim.render import build, cycles
+
+    if not blur:
+        times = np.arange(scene.frames, dtype=np.float64)
+        positions, quaternions = trajectory.positions, trajectory.quaternions
+    else:
+        times = (np.arange(scene.frames)[:, None] + trajectory.shutter_offsets).ravel()
+        n = len(scene.objects)
+        positions = trajectory.shutter_positions.reshape(-1, n, 3)
+        quaternions = trajectory.shutter_quaternions.reshape(-1, n, 4)
+        cycles.configure_motion_blur(stage, scene.shutter, len(trajectory.shutter_offsets))
+    camera_times = np.maximum(times, 0.0)
+    build.keyframe_poses(stage.objects, stage.camera, times, positions, quaternions,
+                         camera_to_world_at(scene.camera, camera_times),
+                         focal_lengths_at(scene.camera, camera_times),
+                         interpolation="LINEAR" if blur else "CONSTANT")
 
 
 def blender_version() -> str:
