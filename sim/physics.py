@@ -4,7 +4,10 @@ One headless PyBullet client per call, disconnected whatever happens. The engine
 ``1 / scene.step_rate`` s with no sub-stepping, no damping (except in ``settle``) and Kubric's
 settings against sticky contacts (FACTS.md). Frame t is the state at t / frame_rate s: frame 0 is
 the state after spawn placement, before any step, and ``steps_per_frame`` steps separate
-consecutive frames.
+consecutive frames. Scripted objects follow their keyframes (``sim.kinematic``). With a shutter
+(``Scene.shutter``) the states at the steps within half a shutter interval of each frame time are
+kept too (``Trajectory.shutter_*``), the simulation running on past the last frame as far as that
+needs; those extra steps change none of the frames.
 
 Conventions: world metres, +Z up; quaternions (w, x, y, z) everywhere except at the PyBullet
 boundary (x, y, z, w), converted only by ``to_pybullet_quat`` / ``from_pybullet_quat``.
@@ -26,10 +29,10 @@ import numpy as np
 from sim.assets import validate_assets, volume
 from sim.console import quiet_output
 from sim.errors import PlacementError, SimulationError
+from sim.kinematic import ScriptedBodies
 from sim.library import get_asset
 from sim.scene import Scene, SceneObject
 from sim.trajectory import CollisionEvent, Trajectory
-from sim.transforms import keyframed_pose, keyframed_velocity, rotation_rate
 
 with quiet_output(None):  # pybullet prints its build time to the console when imported
     import pybullet as p
@@ -289,7 +292,7 @@ def _run(client: BulletClient, scene: Scene, bodies: list[int],
     for t in range(frames):
         for m, k in enumerate(offsets):
             wanted.setdefault(max(t * spf + int(k), 0), []).append((t, m))
-    scripted = _Scripted(scene, spf)
+    scripted = ScriptedBodies(scene)
     index_of = {body: i for i, body in enumerate(bodies)}
     fixed = [obj.static or obj.scripted for obj in scene.objects]
     events: list[CollisionEvent] = []
@@ -318,39 +321,6 @@ def _run(client: BulletClient, scene: Scene, bodies: list[int],
             scripted.overwrite_pose(sub["shutter_positions"][frame, m], sub["shutter_quaternions"][frame, m],
                                     step)
     return Trajectory(**state, collisions=tuple(events), shutter_offsets=offsets / spf, **sub)
-
-
-class _Scripted:
-    """The scripted objects of a scene: their keyframed pose at every physics step (in frames,
-    step / steps_per_frame) and velocity over it."""
-
-    def __init__(self, scene: Scene, steps_per_frame: int) -> None:
-        self.indices = [i for i, obj in enumerate(scene.objects) if obj.scripted]
-        self.keyframes = [scene.objects[i].keyframes for i in self.indices]
-        self.spf, self.frame_rate = steps_per_frame, scene.frame_rate
-
-    def pose(self, step: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        time = np.array([step / self.spf])
-        return [tuple(a[0] for a in keyframed_pose(k, time)) for k in self.keyframes]  # type: ignore[misc]
-
-    def move(self, client: BulletClient, bodies: list[int], step: int) -> None:
-        """Puts every scripted body at its pose of ``step``, moving at the velocity that brings it
-        to its pose of ``step + 1`` in one step."""
-        dt = 1.0 / (self.spf * self.frame_rate)
-        for i, (p0, q0), (p1, q1) in zip(self.indices, self.pose(step), self.pose(step + 1), strict=True):
-            client.resetBasePositionAndOrientation(bodies[i], p0.tolist(), to_pybullet_quat(q0))
-            client.resetBaseVelocity(bodies[i], ((p1 - p0) / dt).tolist(), rotation_rate(q0, q1, dt).tolist())
-
-    def overwrite(self, state: dict[str, np.ndarray], t: int) -> None:
-        """Frame t of the scripted objects: keyframed pose and velocity (``keyframed_velocity``)."""
-        self.overwrite_pose(state["positions"][t], state["quaternions"][t], t * self.spf)
-        for i, keys in zip(self.indices, self.keyframes, strict=True):
-            linear, angular = keyframed_velocity(keys, np.array([float(t)]), self.frame_rate)
-            state["linear_velocities"][t, i], state["angular_velocities"][t, i] = linear[0], angular[0]
-
-    def overwrite_pose(self, positions: np.ndarray, quaternions: np.ndarray, step: int) -> None:
-        for i, (p, q) in zip(self.indices, self.pose(step), strict=True):
-            positions[i], quaternions[i] = p, q
 
 
 def _check_finite(scene: Scene, positions: np.ndarray, t: int) -> None:
