@@ -3,7 +3,7 @@
 The public API is re-exported here and imported on first use (``import sim`` stays cheap; bpy is
 imported only when rendering starts)::
 
-    from sim import Scene, SceneObject, Material, Camera, Light, Background, RenderSettings
+    from sim import Scene, SceneObject, Keyframe, Material, Camera, Light, Background, RenderSettings
     from sim import simulate, render, run_scene, load_scene
 """
 

@@ -245,3 +245,25 @@ def test_blender_camera_matches_numpy_projection(tmp_path):
                 p = (world - c2w[s, :3, 3]) @ c2w[s, :3, :3]
                 expected = p[:2] / p[2] * [K[s, 0, 0], K[s, 1, 1]] + K[s, :2, 2]
                 assert_allclose(tracks["tracks"][n, s], expected, atol=1e-3)
+
+
+def test_metadata_K_constant_or_per_frame():
+    from sim.metadata import build_metadata, camera_intrinsics
+    from sim.trajectory import Trajectory
+
+    def meta(camera: Camera) -> dict:
+        scene = sphere_scene(camera)
+        n, f = len(scene.objects), scene.frames
+        still = Trajectory(np.tile([o.position for o in scene.objects], (f, 1, 1)),
+                           np.tile([o.quaternion for o in scene.objects], (f, 1, 1)),
+                           np.zeros((f, n, 3)), np.zeros((f, n, 3)))
+        return build_metadata(scene, still, None, boxes_2d=[[None] * n] * f, visibility=[[0] * n] * f)
+
+    zoom = meta(rolling_camera())
+    assert "K" not in zoom["camera"] and zoom["camera"]["focal_length_mm"] == [30.0, 38.0, 45.0]
+    assert_allclose(camera_intrinsics(zoom), intrinsics(rolling_camera(), RESOLUTION, 3))
+    fixed = meta(dataclasses.replace(rolling_camera(), focal_length_mm=30.0))
+    assert "K_per_frame" not in fixed["camera"]
+    assert_allclose(fixed["camera"]["K"], intrinsics(rolling_camera(), RESOLUTION))
+    assert_allclose(camera_intrinsics(fixed), np.broadcast_to(fixed["camera"]["K"], (3, 3, 3)))
+    assert fixed["camera"]["principal_point"] == [0.42, 0.61] and fixed["camera"]["fy_over_fx"] == 1.25
