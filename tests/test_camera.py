@@ -226,6 +226,10 @@ def test_blender_camera_matches_numpy_projection(tmp_path):
             both = agree & (index > 0) & _interior(index)  # a silhouette pixel's depth is steep
             assert both.sum() > 40
             assert_allclose(data["depth"][t][both], depth[both], rtol=1e-4)
+            boxes = annotate.boxes_2d(index, 3)  # the analytic masks' boxes; silhouettes: 1 px
+            for k, inst in enumerate(data["metadata"]["instances"]):
+                if boxes[k] is not None:
+                    assert_allclose(inst["bbox_2d"][t], boxes[k], atol=1)
             if t == 2:
                 continue
             with np.errstate(invalid="ignore"):  # inf - inf where no surface
