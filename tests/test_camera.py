@@ -206,7 +206,8 @@ def test_blender_camera_matches_numpy_projection(tmp_path):
     from sim import load_scene, run_scene
     from sim.settings import RenderSettings
 
-    settings = RenderSettings(samples=1, denoise=False, rgb=False, threads=1, point_tracks=32)
+    settings = RenderSettings(samples=1, denoise=False, threads=1, point_tracks=32,
+                              passes=("segmentation", "depth", "forward_flow", "forward_flow_valid"))
     radii = np.array([r for _, r in SPHERES])
     for fy_over_fx in (1.25, 0.8):
         cam = dataclasses.replace(rolling_camera(), fy_over_fx=fy_over_fx)

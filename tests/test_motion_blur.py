@@ -68,9 +68,10 @@ def test_blur_streak_spans_shutter_times_image_velocity(tmp_path):
 
 
 def test_keyframes_between_frames_are_the_simulated_sub_frame_states():
+    from sim.passes import required_outputs
     from sim.physics import simulate
     from sim.render import blender, cycles
-    from sim.render.pipeline import _keyframe
+    from sim.render.frames import _keyframe
 
     floor = SceneObject("floor", scale=(5.0, 5.0, 0.1), position=(0.0, 0.0, -0.1), static=True)
     # a ball thrown down at the floor bounces within frame 1's shutter interval: a V, not a line
@@ -79,7 +80,8 @@ def test_keyframes_between_frames_are_the_simulated_sub_frame_states():
     scene = dataclasses.replace(fast_ball(0.8), objects=(floor, ball))
     traj = simulate(scene)
     blender.reset()
-    stage = cycles.build_stage(scene, RenderSettings(samples=1, threads=1))
+    settings = RenderSettings(samples=1, threads=1)
+    stage = cycles.build_stage(scene, settings, required_outputs(settings.passes))
     _keyframe(stage, scene, traj, blur=True)
     assert stage.rgb.render.use_motion_blur and not stage.gt.render.use_motion_blur
     assert stage.objects[1].cycles.motion_steps == 4  # 17 transforms for 17 step samples
