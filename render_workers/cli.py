@@ -132,6 +132,11 @@ def _add_render_args(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveG
                         "after the catalogue's)")
     p.add_argument("--point-tracks", type=_count, metavar="N",
                    help="also write N long-range point tracks per scene (point_tracks.npz; default 0)")
+    p.add_argument("--layout", choices=["directories", "shards"], default="directories",
+                   help="a directory per scene, or WebDataset shards of --shard-size scenes (each scene "
+                        "packed into one file when done, no per-frame files left)")
+    p.add_argument("--shard-size", type=_positive, metavar="N", help="scenes per shard with --layout shards "
+                   "(default 32)")
     return src
 
 

@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from render_workers import shard_layout
 from render_workers.job import JOB_FILE, JobSpec
 from sim.errors import OutputError
 from sim.format import PARTIAL_SUFFIX
@@ -91,6 +92,7 @@ def prepare(spec: JobSpec, *, restart: bool) -> list[str]:
     if restart:
         for name in scene_dirs:
             shutil.rmtree(out / name)
+        shard_layout.clear(out)
         for name in (JOB_FILE, "job_log.jsonl", BLENDER_LOG):
             (out / name).unlink(missing_ok=True)
     elif job_file.exists():
@@ -125,4 +127,7 @@ def missing(spec: JobSpec) -> list[int]:
     """Indices of the scenes of ``spec`` without a complete directory, ascending."""
     from sim.io import is_complete
 
+    if spec.layout == "shards":
+        done = shard_layout.done_scenes(spec.out)
+        return [i for i, name in enumerate(spec.scene_names()) if name not in done]
     return [i for i, name in enumerate(spec.scene_names()) if not is_complete(Path(spec.out) / name)]

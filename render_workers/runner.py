@@ -17,6 +17,7 @@ from render_workers.job import JobSpec
 from render_workers.joblog import JobLog
 from render_workers.options import RunOptions
 from render_workers.progress import Reporter, format_duration
+from render_workers.shard_layout import ShardPacker
 
 EXIT_COMPLETE = 0
 EXIT_INCOMPLETE = 1
@@ -35,9 +36,13 @@ def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int
     out = Path(spec.out)
     with jobdir.locked(out):
         removed = jobdir.prepare(spec, restart=restart)
+        packer = ShardPacker(out, spec.shard_size) if spec.layout == "shards" else None
+        if packer is not None:
+            packer.recover()
         todo = jobdir.missing(spec)
         with JobLog(out) as log:
-            reporter = Reporter(log, spec.scenes, spec.scenes - len(todo))
+            reporter = Reporter(log, spec.scenes, spec.scenes - len(todo),
+                                on_done=packer.add if packer is not None else None)
             log.write("run_start", pid=os.getpid(), total=spec.scenes, todo=len(todo), removed=removed,
                       **{**options.to_dict(), "threads": options.worker_threads()})
             start, interrupted = time.monotonic(), False
@@ -48,6 +53,8 @@ def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int
                 interrupted = True
             finally:
                 reporter.close()
+                if packer is not None:
+                    packer.close()
                 remaining = len(jobdir.missing(spec))
                 log.write("run_end", done=spec.scenes - remaining, failed=len(reporter.failures),
                           remaining=remaining, seconds=round(time.monotonic() - start, 3),

@@ -97,6 +97,14 @@ def scene_samples(path: Path, metadata: dict[str, Any], per: str,
         yield f"{path.name}_{t:05d}", members
 
 
+def add_members(tar: tarfile.TarFile, key: str, members: list[Member]) -> None:
+    """Appends one sample's members to ``tar`` as ``<key>.<suffix>`` (mtime 0, mode 644)."""
+    for suffix, data in members:
+        info = tarfile.TarInfo(f"{key}.{suffix}")
+        info.size, info.mtime, info.mode = len(data), 0, 0o644
+        tar.addfile(info, io.BytesIO(data))
+
+
 class ShardWriter:
     """Writes samples into numbered shards ``out/shard-NNNNNN.tar`` of ``shard_size`` samples each
     (the last may hold fewer), starting at shard number ``first``. A shard is written as
@@ -119,10 +127,7 @@ class ShardWriter:
             raise OutputError(f"sample key {key!r}: must not contain '.' or '/'")
         if self._tar is None:
             self._tar = tarfile.open(self._tmp_path(), "w", format=tarfile.PAX_FORMAT)
-        for suffix, data in members:
-            info = tarfile.TarInfo(f"{key}.{suffix}")
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            self._tar.addfile(info, io.BytesIO(data))
+        add_members(self._tar, key, members)
         self._samples += 1
         if not self._scenes or self._scenes[-1] != scene:
             self._scenes.append(scene)
@@ -168,7 +173,7 @@ def write_index(out: Path, shards: list[dict[str, Any]], *, per: str, float_form
     os.replace(tmp, out / INDEX_FILE)
 
 
-def _clear(out: Path) -> None:
+def clear_shards(out: Path) -> None:
     """Removes the files of an earlier export from ``out`` (shards, index, temporaries)."""
     for pattern in ("shard-*.tar", "shard-*.tar.tmp", INDEX_FILE, INDEX_FILE + ".tmp"):
         for f in out.glob(pattern):
@@ -192,7 +197,7 @@ def export_webdataset(root: Path, out: Path, *, per: str = "scene", shard_size: 
     out = Path(out)
     refuse_existing(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    _clear(out)
+    clear_shards(out)
     writer = ShardWriter(out, shard_size or DEFAULT_SHARD_SIZE[per])
     try:
         for path, metadata in scenes:
