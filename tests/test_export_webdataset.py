@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,7 +18,7 @@ from sim.errors import OutputError
 from sim.export.webdataset import export_webdataset
 from sim.format import PASSES
 from sim.io import find_scenes, load_scene
-from sim.shards import ShardDataset, TorchShardDataset
+from sim.shards import ShardDataset, TorchShardDataset, member_table
 from tests.synthetic_scenes import write_synthetic_scene
 
 wds = pytest.importorskip("webdataset")
@@ -170,3 +171,19 @@ def test_scenes_with_different_passes_are_refused(tmp_path):
     with pytest.raises(OutputError, match="scene_00001: passes .* differ"):
         export_webdataset(tmp_path / "job", tmp_path / "s")
     assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
+
+
+def test_member_table_agrees_with_tarfile_on_plain_and_pax_archives(job, tmp_path):
+    export_webdataset(job, tmp_path / "s", per="frame")
+    long_name = tmp_path / "pax.tar"
+    with tarfile.open(long_name, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ("a" * 150 + ".png", "b.json", "ü.npy"):  # a long and a non-ASCII name: PAX headers
+            data = name.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    for path in (tmp_path / "s" / "shard-000000.tar", long_name):
+        with tarfile.open(path) as tar:
+            expected = [(m.name, m.offset_data, m.size) for m in tar]
+        with open(path, "rb") as f:
+            assert member_table(f) == expected

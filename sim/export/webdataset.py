@@ -6,9 +6,10 @@ and, by its last extension, how to decode it. Shards are numbered from 0, each w
 temporary name and renamed when complete (a ``shard-*.tar`` file is always whole);
 ``OUT/index.json`` is written last and lists the shards, their sample counts, sizes and scenes.
 
-``per="scene"``: one sample per scene, key = the scene name (``scene_00000``), members
-``scene.json``, ``metadata.json``, ``events.json``, ``point_tracks.npz`` (when the scene has point
-tracks) and ``<pass>_<t:05d>.<ext>`` per pass and frame (``scene_00000.rgba_00000.png``).
+``per="scene"``: one sample per scene, key = the scene name (``scene_00000``), members ``json``
+(``scene_info``: what a loader needs without parsing the whole metadata), ``scene.json``,
+``metadata.json``, ``events.json``, ``point_tracks.npz`` (when the scene has point tracks) and
+``<pass>_<t:05d>.<ext>`` per pass and frame (``scene_00000.rgba_00000.png``).
 
 ``per="frame"``: one sample per frame, key ``<scene>_<t:05d>``, members ``json`` (the frame's
 camera and instances: ``frame_info``) and ``<pass>.<ext>`` (``scene_00000_00003.depth.tiff``).
@@ -49,6 +50,14 @@ DEFAULT_SHARD_SIZE = {"scene": 32, "frame": 768}
 Member = tuple[str, bytes]
 
 
+def scene_info(metadata: dict[str, Any], scene: str) -> dict[str, Any]:
+    """The ``json`` member of a scene sample: ``scene``, ``frames``, ``resolution`` (W, H),
+    ``passes``, ``K`` (3×3 pixels) and ``world_to_camera`` (F × 4×4, OpenCV axes)."""
+    return {"scene": scene, "frames": metadata["scene"]["frames"],
+            "resolution": metadata["scene"]["resolution"], "passes": metadata["passes"],
+            "K": metadata["camera"]["K"], "world_to_camera": metadata["camera"]["world_to_camera"]}
+
+
 def frame_info(metadata: dict[str, Any], scene: str, t: int) -> dict[str, Any]:
     """The ``json`` member of a frame sample: ``scene``, ``frame``, ``frames``, ``resolution`` (W, H),
     ``passes``, ``K`` (3×3 pixels), ``world_to_camera`` (4×4, OpenCV axes) and per instance its
@@ -79,8 +88,9 @@ def scene_samples(path: Path, metadata: dict[str, Any], per: str,
     frames, resolution = metadata["scene"]["frames"], tuple(metadata["scene"]["resolution"])
     passes = [p for p in PASSES if p in metadata["passes"]]
     if per == "scene":
-        members = [(name, (path / name).read_bytes())
-                   for name in ("scene.json", "metadata.json", "events.json")]
+        members = [("json", json.dumps(scene_info(metadata, path.name)).encode())]
+        members += [(name, (path / name).read_bytes())
+                    for name in ("scene.json", "metadata.json", "events.json")]
         if (path / POINT_TRACKS_FILE).is_file():
             members.append((POINT_TRACKS_FILE, (path / POINT_TRACKS_FILE).read_bytes()))
         for name in passes:
