@@ -202,6 +202,8 @@ class ShardDataset:
     def decode(self, key: str, members: dict[str, bytes]) -> dict[str, Any]:
         """A sample dict (module docstring) from a sample's raw members."""
         where = f"{self.root}: sample {key}"
+        if "json" not in members:
+            raise OutputError(f"{where}: no 'json' member; not a sample of 'scenesim export webdataset'")
         if self.per == "frame":
             info = json.loads(members["json"])
             sample: dict[str, Any] = {"key": key, "scene": info["scene"], "frame": int(info["frame"]),

@@ -115,3 +115,10 @@ def test_render_into_shards_equals_directories_and_resumes_after_sigterm(tmp_pat
         for name in reference["metadata"]["passes"]:
             np.testing.assert_array_equal(sample[name], reference[name], err_msg=f"{sample['scene']} {name}")
     assert main(["render", *JOB, "--out", str(out), "--layout", "shards"]) == 2  # another shard size
+
+
+def test_exports_of_a_shard_job_say_it_holds_shards(tmp_path, capsys):
+    _scenes(tmp_path, NAMES[:1])
+    ShardPacker(tmp_path, 1).add(NAMES[0])
+    assert main(["export", "kubric", str(tmp_path), str(tmp_path / "k")]) == 2
+    assert "holds shards, not scene directories" in capsys.readouterr().err

@@ -64,7 +64,11 @@ def source_scenes(root: Path, needs: Iterable[str], what: str) -> list[tuple[Pat
     """(path, metadata) of every complete scene of a scene or job directory, after checking each
     has the passes in ``needs`` (one-line OutputError naming the scene, the pass and ``what``
     needs it)."""
-    scenes = [(p, read_metadata(p)) for p in find_scenes(Path(root))]
+    root = Path(root)
+    if (root / "index.json").is_file() and not any(root.glob("scene_*/metadata.json")):
+        raise OutputError(f"{root}: holds shards, not scene directories; read them with "
+                          "sim.shards.ShardDataset")
+    scenes = [(p, read_metadata(p)) for p in find_scenes(root)]
     for path, metadata in scenes:
         have = metadata.get("passes", [])
         missing = [n for n in needs if n not in have]
