@@ -114,6 +114,9 @@ def test_camera_and_instances_follow_kubric_conventions(exported):
     np.testing.assert_allclose(cam["field_of_view"], fov)
     first = meta["instances"][0]
     inst = ours["instances"][first["scenesim_id"] - 1]
+    for t, position in enumerate(first["positions"]):  # Kubric's projection of the object's origin
+        uvw = K @ (np.linalg.inv(R) @ np.append(position, 1.0))[:3]
+        np.testing.assert_allclose(first["image_positions"][t], uvw[:2] / uvw[2], atol=1e-9)
     assert first["bbox_frames"] == [0, 1, 2] and first["visibility"] == inst["visibility"]
     x0, y0, x1, y1 = inst["bbox_2d"][0]
     np.testing.assert_allclose(first["bboxes"][0], [y0 / 8, x0 / 12, y1 / 8, x1 / 12])

@@ -39,7 +39,10 @@ Only the passes a scene has are written. Conversions from our format (``sim.form
 - **Instances** are, as in MOVi, only those visible in some frame, sorted by total visible pixels
   (descending); segmentation id k is ``instances[k − 1]``. ``scenesim_id`` gives our id. Boxes
   ``bboxes`` are ``[ymin, xmin, ymax, xmax]`` normalised, for the frames in ``bbox_frames``;
-  ``image_positions`` the normalised (x, y) projection of the object's origin.
+  ``image_positions`` the normalised (x, y) projection of the object's origin. MOVi-A's labels
+  are filled from ours: ``shape_label`` = ``category``, ``color`` = the material's linear RGB,
+  ``material_label`` = ``metal`` when ``metallic`` ≥ 0.5 else ``rubber``; ``scale`` is our
+  per-axis scale (the largest side is 2 · scale, ``sim.library``).
 - **Collisions**: ``instances`` are indices into ``instances`` (65535 for the background or an
   instance never visible), ``contact_normal`` points from the second toward the first,
   ``image_position`` normalised (x, y).
