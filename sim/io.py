@@ -13,6 +13,7 @@ the passes and frames asked for; ``find_scenes`` lists the scenes of a job direc
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -68,15 +69,23 @@ def _encode(spec: PassSpec, path: Path, array: np.ndarray) -> None:
         iio.imwrite(path, array)
 
 
-def _decode(spec: PassSpec, path: Path, shape: tuple[int, ...]) -> np.ndarray:
+def decode_pass(spec: PassSpec, source: Path | bytes, shape: tuple[int, ...],
+                where: str | None = None) -> np.ndarray:
+    """The array of pass ``spec`` in ``source``, a file or a file's bytes (a shard member; ``where``
+    names it in errors), checked against its dtype and ``shape``; 0/255 masks become bool."""
+    where = where or str(source)
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        array = tifffile.imread(path) if spec.ext == "tiff" else iio.imread(path)
+        if spec.ext == "tiff":
+            array = tifffile.imread(stream)
+        else:
+            array = iio.imread(stream, extension=f".{spec.ext}")
     except Exception as e:  # any decoder failure means a damaged file
-        raise OutputError(f"{path}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
+        raise OutputError(f"{where}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
     if spec.dtype is np.bool_ and array.dtype == np.uint8:
         array = array > 127
     if array.dtype != spec.dtype or array.shape != shape:
-        raise OutputError(f"{path}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
+        raise OutputError(f"{where}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
     return array
 
 
@@ -90,7 +99,7 @@ def read_pass(scene_dir: Path, name: str, frame: int, resolution: tuple[int, int
     if not file.is_file():
         raise OutputError(f"{file}: missing; the scene directory is damaged, render it again")
     width, height = resolution
-    return _decode(spec, file, spec.shape(height, width))
+    return decode_pass(spec, file, spec.shape(height, width))
 
 
 def _check_point_tracks(arrays: Mapping[str, np.ndarray], frames: int, where: str) -> dict[str, np.ndarray]:

@@ -37,13 +37,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import imageio.v3 as iio
 import numpy as np
-import tifffile
 
 from sim.errors import OutputError
 from sim.export.webdataset import INDEX_FILE, INDEX_FORMAT
 from sim.format import PASSES
+from sim.io import decode_pass
 
 try:
     import torch
@@ -69,23 +68,18 @@ def read_index(root: Path) -> dict[str, Any]:
     return index
 
 
-def decode_member(name: str, ext: str, data: bytes, where: str) -> np.ndarray:
-    """The array of pass ``name`` from a member's bytes (``png``, ``tiff`` or ``npy``), checked
-    against its ``PASSES`` dtype; masks stored as 0/255 PNG become bool."""
+def decode_member(name: str, ext: str, data: bytes, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """The array of pass ``name`` from a member's bytes: the scene file's own encoding
+    (``sim.io.decode_pass``) or ``npy``; checked against its ``PASSES`` dtype and ``shape``."""
     spec = PASSES[name]
+    if ext != "npy":
+        return decode_pass(spec, data, shape, where)
     try:
-        if ext == "tiff":
-            array = tifffile.imread(io.BytesIO(data))
-        elif ext == "npy":
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-        else:
-            array = iio.imread(data, extension=f".{ext}")
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as e:  # any decoder failure means a damaged member
-        raise OutputError(f"{where}: cannot be decoded ({type(e).__name__}: {e})") from None
-    if spec.dtype is np.bool_ and array.dtype == np.uint8:
-        array = array > 127
-    if array.dtype != spec.dtype:
-        raise OutputError(f"{where}: {array.dtype}, expected {np.dtype(spec.dtype)}")
+        raise OutputError(f"{where}: cannot be read ({type(e).__name__}: {e}); export it again") from None
+    if array.dtype != spec.dtype or array.shape != shape:
+        raise OutputError(f"{where}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
     return array
 
 
@@ -209,16 +203,19 @@ class ShardDataset:
             sample: dict[str, Any] = {"key": key, "scene": info["scene"], "frame": int(info["frame"]),
                                       "K": np.asarray(info["K"], np.float32),
                                       "world_to_camera": np.asarray(info["world_to_camera"], np.float32)}
+            width, height = info["resolution"]
             for suffix, data in members.items():
                 name, _, ext = suffix.rpartition(".")
                 if name in self.passes:
-                    sample[name] = decode_member(name, ext, data, f"{where}.{suffix}")
+                    sample[name] = decode_member(name, ext, data, PASSES[name].shape(height, width),
+                                                 f"{where}.{suffix}")
             return sample
         info = json.loads(members["json"])
         frames = int(info["frames"])
         sample = {"key": key, "scene": info["scene"], "frames": np.arange(frames, dtype=np.int64),
                   "K": np.asarray(info["K"], np.float32),
                   "world_to_camera": np.asarray(info["world_to_camera"], np.float32)}
+        width, height = info["resolution"]
         by_stem = {suffix.rsplit(".", 1)[0]: suffix for suffix in members}
         for name in self.passes:
             stack = []
@@ -227,7 +224,8 @@ class ShardDataset:
                 if suffix is None:
                     raise OutputError(f"{where}: no member for pass {name!r} frame {t}; the shard is damaged")
                 ext = suffix.rsplit(".", 1)[1]
-                stack.append(decode_member(name, ext, members[suffix], f"{where}.{suffix}"))
+                stack.append(decode_member(name, ext, members[suffix], PASSES[name].shape(height, width),
+                                           f"{where}.{suffix}"))
             sample[name] = np.stack(stack)
         return sample
 

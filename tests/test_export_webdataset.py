@@ -187,3 +187,16 @@ def test_member_table_agrees_with_tarfile_on_plain_and_pax_archives(job, tmp_pat
             expected = [(m.name, m.offset_data, m.size) for m in tar]
         with open(path, "rb") as f:
             assert member_table(f) == expected
+
+
+def test_a_damaged_member_is_one_error_naming_it(job, tmp_path):
+    export_webdataset(job, tmp_path / "s", per="frame", shard_size=100)
+    shard = tmp_path / "s" / "shard-000000.tar"
+    with open(shard, "rb") as f:
+        name, offset, size = next(m for m in member_table(f) if m[0] == "scene_00001_00000.depth.tiff")
+    with open(shard, "r+b") as f:  # the same length, not a TIFF any more
+        f.seek(offset)
+        f.write(b"x" * size)
+    with pytest.raises(OutputError, match=r"sample scene_00001_00000\.depth\.tiff: cannot be read"):
+        list(ShardDataset(tmp_path / "s", passes=["depth"]))
+    assert len(list(ShardDataset(tmp_path / "s", passes=["rgba"]))) == 8  # depth not asked: not read
