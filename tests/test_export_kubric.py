@@ -147,3 +147,19 @@ def test_refuses_to_overwrite_and_writes_nothing_half(exported, tmp_path):
     export_kubric(job, movi, overwrite=True)
     assert sorted(p.name for p in (movi / "scene_00000").iterdir()) == before
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_label_only_scene_exports_what_it_has(tmp_path):
+    def labels_only(p):
+        for name in list(p):
+            if name not in ("depth", "segmentation"):
+                p.pop(name)
+
+    write_synthetic_scene(tmp_path / "job", "scene_00000", frames=2, adjust=labels_only)
+    export_kubric(tmp_path / "job", tmp_path / "movi")
+    out = tmp_path / "movi" / "scene_00000"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "data_ranges.json", "depth_00000.png", "depth_00001.png", "events.json", "metadata.json",
+        "segmentation_00000.png", "segmentation_00001.png"]
+    meta = json.loads((out / "metadata.json").read_text())["metadata"]
+    assert "depth_range" in meta and "forward_flow_range" not in meta
