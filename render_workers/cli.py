@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from render_workers.options import BACKENDS, RunOptions
 from sim.errors import OutputError, SceneSimError, SceneValidationError
+from sim.settings import DEVICES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,6 +138,9 @@ def _add_render_args(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveG
                         "packed into one file when done, no per-frame files left)")
     p.add_argument("--shard-size", type=_positive, metavar="N", help="scenes per shard with --layout shards "
                    "(default 32)")
+    p.add_argument("--device", choices=DEVICES, help="what renders the RGB image: cpu (default: the "
+                   "same pixels on any machine), auto (a GPU if Cycles sees one, else cpu) or a GPU kind; "
+                   "ground truth is always traced on the CPU")
     return src
 
 

@@ -140,6 +140,8 @@ class JobSpec:
             overrides["categories"] = (*default_table(), *args.categories)
         if getattr(args, "point_tracks", None):
             overrides["point_tracks"] = args.point_tracks
+        if getattr(args, "device", None):
+            overrides["device"] = args.device
         return cls(out=Path(args.out), recipe=recipe, scene_data=scene_data, params=dict(args.param),
                    seed=args.seed, scenes=args.scenes, resolution=args.resolution, frames=args.frames,
                    settings=RenderSettings(**overrides), layout=getattr(args, "layout", "directories"),

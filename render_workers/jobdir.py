@@ -19,7 +19,7 @@ from pathlib import Path
 
 from render_workers import shard_layout
 from render_workers.job import JOB_FILE, JobSpec
-from sim.errors import OutputError
+from sim.errors import OutputError, writing
 from sim.format import PARTIAL_SUFFIX
 
 LOCK_FILE = ".scenesim.lock"
@@ -58,8 +58,9 @@ def locked(out: Path) -> Iterator[None]:
             other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise OutputError(f"{out}: another scenesim run (pid {other}) is rendering this job; "
                               "wait for it or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with writing(out / LOCK_FILE):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
@@ -106,8 +107,9 @@ def prepare(spec: JobSpec, *, restart: bool) -> list[str]:
                           "another --out or pass --restart to delete them")
     if not job_file.exists():
         tmp = job_file.with_name(JOB_FILE + ".tmp")
-        tmp.write_text(spec.to_json())
-        os.replace(tmp, job_file)
+        with writing(job_file):
+            tmp.write_text(spec.to_json())
+            os.replace(tmp, job_file)
     return remove_leftovers(out)
 
 

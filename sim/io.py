@@ -26,7 +26,7 @@ import imageio.v3 as iio
 import numpy as np
 import tifffile
 
-from sim.errors import OutputError
+from sim.errors import OutputError, writing
 from sim.format import (
     FORMAT_VERSION,
     PARTIAL_SUFFIX,
@@ -139,9 +139,10 @@ class SceneWriter:
 
     def __enter__(self) -> SceneWriter:
         self._refuse_existing()
-        if self.partial_path.exists():
-            shutil.rmtree(self.partial_path)  # left by a crashed or killed run
-        self.partial_path.mkdir(parents=True)
+        with writing(self.partial_path):
+            if self.partial_path.exists():
+                shutil.rmtree(self.partial_path)  # left by a crashed or killed run
+            self.partial_path.mkdir(parents=True)
         self._open = True
         return self
 
@@ -176,7 +177,9 @@ class SceneWriter:
                 expected = spec.shape(*size) if len(size) == 2 else spec.description
                 raise OutputError(f"pass {name!r}: shape {array.shape}, expected {expected}")
             self._size = size
-            _encode(spec, self.partial_path / spec.filename(int(t)), array)
+            path = self.partial_path / spec.filename(int(t))
+            with writing(path):
+                _encode(spec, path, array)
             self._written.setdefault(int(t), set()).add(name)
 
     def read_frame(self, t: int, names: Iterable[str]) -> dict[str, np.ndarray]:
@@ -194,9 +197,10 @@ class SceneWriter:
             raise OutputError("write_point_tracks: use the SceneWriter inside a with-block")
         checked = _check_point_tracks(arrays, frames, "point tracks")
         tmp = self.partial_path / (POINT_TRACKS_FILE + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **checked)
-        os.replace(tmp, self.partial_path / POINT_TRACKS_FILE)
+        with writing(tmp):
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **checked)
+            os.replace(tmp, self.partial_path / POINT_TRACKS_FILE)
 
     def finish(self, scene: Scene, metadata: Mapping[str, Any], events: list[Any]) -> Path:
         """Writes ``scene.json``, ``metadata.json`` (with ``"passes"``: the passes written) and
@@ -217,19 +221,20 @@ class SceneWriter:
         for t, written in self._written.items():
             if written != names:
                 raise OutputError(f"frame {t}: passes {sorted(written)}, expected {sorted(names)}")
-        _write_json(self.partial_path / "scene.json", scene.to_dict())
         written = [p for p in PASSES if p in names]
-        _write_json(self.partial_path / "metadata.json", {**metadata, "passes": written})
-        _write_json(self.partial_path / "events.json", events)
-        self._refuse_existing()
-        if self.final_path.exists():
-            stale = self.final_path.with_name(self.final_path.name + ".replaced" + PARTIAL_SUFFIX)
-            shutil.rmtree(stale, ignore_errors=True)
-            os.replace(self.final_path, stale)
-            os.replace(self.partial_path, self.final_path)
-            shutil.rmtree(stale)
-        else:
-            os.replace(self.partial_path, self.final_path)
+        with writing(self.partial_path):
+            _write_json(self.partial_path / "scene.json", scene.to_dict())
+            _write_json(self.partial_path / "metadata.json", {**metadata, "passes": written})
+            _write_json(self.partial_path / "events.json", events)
+            self._refuse_existing()
+            if self.final_path.exists():
+                stale = self.final_path.with_name(self.final_path.name + ".replaced" + PARTIAL_SUFFIX)
+                shutil.rmtree(stale, ignore_errors=True)
+                os.replace(self.final_path, stale)
+                os.replace(self.partial_path, self.final_path)
+                shutil.rmtree(stale)
+            else:
+                os.replace(self.partial_path, self.final_path)
         self._open = False
         return self.final_path
 

@@ -8,6 +8,7 @@ frame t is annotated and written while Blender renders frame t+1; the files are 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sim import sink_process
 from sim.categories import semantic_ids
 from sim.physics import simulate
 from sim.processes import available_cores
-from sim.render import render
+from sim.render import render, resolve_device
 from sim.render.frames import TIMING_KEYS
 from sim.scene import Scene
 from sim.settings import RenderSettings
@@ -36,8 +37,11 @@ def run_scene(scene: Scene, settings: RenderSettings, out_dir: Path, name: str, 
     ``name.partial`` and renamed when complete). Blender's console output goes to ``log_path`` (or
     nowhere). ``helper``: annotate and write in the helper process (True), in this one (False), or
     the helper when this process may run on 2 or more cores of a POSIX system (None; a pool worker
-    pinned to one core does everything itself)."""
+    pinned to one core does everything itself). ``settings.device`` ``auto`` is resolved first
+    (``RenderError`` for a device Cycles does not see, before anything renders); the metadata's
+    render settings name the device that rendered."""
     semantic_ids(scene, settings.categories)  # a category outside the table fails before any work
+    settings = dataclasses.replace(settings, device=resolve_device(settings.device))  # metadata: the one used
     timings = dict.fromkeys(STAGES, 0.0)
     t0 = time.perf_counter()
     trajectory = simulate(scene)
