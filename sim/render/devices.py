@@ -3,7 +3,7 @@
 ``resolve(device)`` turns a ``RenderSettings.device`` into the device that renders: ``auto`` is the
 first kind of GPU in ``GPU_PREFERENCE`` that Cycles sees, else ``cpu``; a named kind must be seen
 by Cycles, else ``RenderError`` naming what it does see. ``probe(device)`` answers the same in a
-short-lived process (``python -m sim.render.devices DEVICE``), so a job driver checks the device
+short-lived Python process (``main``), so a job driver checks the device
 before any scene renders without loading Blender itself (and a driver crash in Cycles' device query,
 which Blender warns can happen, ends the probe, not the job). ``configure`` sets a Blender scene to
 render on the device.
@@ -31,6 +31,9 @@ GPU_PREFERENCE = ("optix", "cuda", "hip", "metal", "oneapi")
 """The kinds of GPU ``auto`` takes, best first (OptiX before CUDA on the same NVIDIA card)."""
 _CYCLES_NAME = {"cpu": "CPU", "cuda": "CUDA", "optix": "OPTIX", "hip": "HIP", "metal": "METAL",
                 "oneapi": "ONEAPI"}
+LABELS = {"cpu": "CPU", "cuda": "CUDA", "optix": "OptiX", "hip": "HIP", "metal": "Metal", "oneapi": "oneAPI"}
+"""How messages name each device kind."""
+_PROBE = "from sim.render.devices import main; main()"
 _PROBE_MARK = "scenesim-devices: "
 PROBE_TIMEOUT_S = 300.0
 _seen: dict[str, list[str]] | None = None
@@ -42,16 +45,16 @@ def visible() -> dict[str, list[str]]:
     global _seen
     if _seen is None:
         with quiet_output(None):  # Cycles prints a warning per missing GPU library
-            import _cycles
-            import bpy  # noqa: F401  (loads the Cycles add-on and its _cycles module)
+            import bpy
 
+            prefs = bpy.context.preferences.addons["cycles"].preferences
             seen: dict[str, list[str]] = {}
             for kind, name in _CYCLES_NAME.items():
                 try:
-                    devices = _cycles.available_devices(name)
+                    entries = prefs.get_devices_for_type(name)
                 except (ValueError, TypeError, RuntimeError):  # a kind this build does not know
                     continue
-                names = [str(d[0]) for d in devices if d[1] == name]
+                names = [str(entry.name) for entry in entries if entry.type == name]
                 if names:
                     seen[kind] = names
         _seen = seen
@@ -60,7 +63,7 @@ def visible() -> dict[str, list[str]]:
 
 def describe(seen: dict[str, list[str]]) -> str:
     """``CPU (AMD EPYC), CUDA (NVIDIA A100, NVIDIA A100)``."""
-    return ", ".join(f"{_CYCLES_NAME[kind]} ({', '.join(names)})" for kind, names in seen.items())
+    return ", ".join(f"{LABELS[kind]} ({', '.join(names)})" for kind, names in seen.items())
 
 
 def resolve(device: str) -> str:
@@ -72,7 +75,7 @@ def resolve(device: str) -> str:
     if device == "auto":
         return next((kind for kind in GPU_PREFERENCE if kind in seen), "cpu")
     if device not in seen:
-        raise RenderError(f"device {device!r}: Cycles sees no {_CYCLES_NAME.get(device, device)} device "
+        raise RenderError(f"device {device!r}: Cycles sees no {LABELS[device]} device "
                           f"on this machine, only {describe(seen)}; use --device cpu or auto")
     return device
 
@@ -101,7 +104,7 @@ def probe(device: str) -> str:
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
     try:
-        run = subprocess.run([sys.executable, "-m", "sim.render.devices", device], capture_output=True,
+        run = subprocess.run([sys.executable, "-c", _PROBE, device], capture_output=True,
                              text=True, env=env, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise RenderError(f"device {device!r}: Cycles' device query did not answer in "
@@ -117,14 +120,11 @@ def probe(device: str) -> str:
 
 
 def main() -> None:
-    """``python -m sim.render.devices DEVICE``: prints ``scenesim-devices: {"device": …, "seen": …}``
-    or ``scenesim-devices: {"error": …}``."""
+    """The probe process (``python -c "from sim.render.devices import main; main()" DEVICE``):
+    prints ``scenesim-devices: {"device": …, "seen": …}`` or ``scenesim-devices: {"error": …}``."""
     try:
         answer: dict[str, Any] = {"device": resolve(sys.argv[1]), "seen": visible()}
     except RenderError as e:
         answer = {"error": str(e)}
     print(_PROBE_MARK + json.dumps(answer), flush=True)
 
-
-if __name__ == "__main__":
-    main()
