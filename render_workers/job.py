@@ -21,7 +21,7 @@ from typing import Any
 from render_workers.seeds import scene_name, scene_seed
 from sim.categories import default_table, semantic_ids
 from sim.errors import SceneValidationError
-from sim.passes import DEFAULT_PASSES
+from sim.passes import DEFAULT_PASSES, check_scene
 from sim.scene import MAX_FRAMES, MAX_RESOLUTION, Scene
 from sim.settings import RenderSettings
 
@@ -95,8 +95,9 @@ class JobSpec:
     def validate(self) -> None:
         """Checks what can be checked before any work: the recipe exists and takes these parameters
         (``RecipeError`` otherwise), or the scene file's scene accepts the overrides; then scene 0's
-        asset files load (``AssetError``: a missing or corrupt mesh or environment image) and its
-        categories are in the category table (``SceneValidationError``)."""
+        asset files load (``AssetError``: a missing or corrupt mesh or environment image), its
+        categories are in the category table and it can have the chosen passes
+        (``SceneValidationError``)."""
         from sim.assets import validate_assets
 
         if self.recipe is not None:
@@ -106,6 +107,7 @@ class JobSpec:
         scene = self.scene(0)
         validate_assets(scene)
         semantic_ids(scene, self.settings.categories)
+        check_scene(scene, self.settings.passes)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> JobSpec:

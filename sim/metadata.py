@@ -56,6 +56,7 @@ def resolved_mass(obj: SceneObject) -> float:
 def _camera(scene: Scene) -> dict[str, Any]:
     cam2world = camera_to_world(scene.camera, scene.frames)
     return {
+        "name": scene.camera.name,
         "K": intrinsics(scene.camera, scene.resolution),
         "focal_length_mm": scene.camera.focal_length_mm,
         "sensor_width_mm": scene.camera.sensor_width_mm,
@@ -121,14 +122,34 @@ def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: Render
     return json_native({
         "format_version": FORMAT_VERSION,
         "conventions": CONVENTIONS,
-        "scene": {"resolution": scene.resolution, "frames": frames, "frame_rate": scene.frame_rate,
-                  "step_rate": scene.step_rate, "seed": scene.seed, "gravity": scene.gravity},
+        "scene": _scene_fields(scene),
         "camera": _camera(scene),
         "categories": id_table((render_settings or RenderSettings()).categories),
         "instances": instances,
         "background_objects": background,
         "render_settings": render_settings.to_dict() if render_settings is not None else None,
         "timings": dict(timings or {}),
+    })
+
+
+def _scene_fields(scene: Scene) -> dict[str, Any]:
+    return {"resolution": scene.resolution, "frames": scene.frames, "frame_rate": scene.frame_rate,
+            "step_rate": scene.step_rate, "seed": scene.seed, "gravity": scene.gravity}
+
+
+def build_camera_set_metadata(scene: Scene, render_settings: RenderSettings,
+                              timings: Mapping[str, float]) -> dict[str, Any]:
+    """The top-level ``metadata.json`` of a multi-camera scene: ``cameras`` (their names, in scene
+    order, each the name of the camera's own scene directory inside this one, with the full metadata
+    of that view) and what the views share (scene timing, render settings, ``timings``: seconds per
+    stage summed over the cameras, physics once)."""
+    return json_native({
+        "format_version": FORMAT_VERSION,
+        "conventions": CONVENTIONS,
+        "cameras": scene.camera_names,
+        "scene": _scene_fields(scene),
+        "render_settings": render_settings.to_dict(),
+        "timings": dict(timings),
     })
 
 

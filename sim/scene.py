@@ -39,6 +39,8 @@ ENVIRONMENT_SUFFIXES = (".exr", ".hdr", ".png", ".jpg", ".jpeg", ".tif", ".tiff"
 MAX_RESOLUTION = 8192
 MAX_FRAMES = 100_000
 CATEGORY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+CAMERA_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""What ``Camera.name`` may be (it names the camera's directory in a multi-camera scene)."""
 """What ``SceneObject.category`` may be."""
 
 
@@ -207,6 +209,9 @@ class Camera:
     t it is the entry + t × velocity, a straight line whatever the number of frames rendered.
     Intrinsics: ``focal_length_mm`` over ``sensor_width_mm`` across the image width; square pixels
     and the principal point at the image centre (see ``sim.transforms.intrinsics``).
+    ``name`` names the camera among a scene's ``cameras``. ``rig_offset_m``: the camera centre's
+    offset (m) from the pose above, in the camera's own axes (x right, y down, z forward), its
+    orientation unchanged: cameras of one rig share a pose and differ by it (``sim.stereo``).
     """
 
     focal_length_mm: float = 35.0
@@ -215,8 +220,13 @@ class Camera:
     look_at: tuple[Vec3, ...] = ((0.0, 0.0, 0.0),)
     velocity: Vec3 = (0.0, 0.0, 0.0)
     look_at_velocity: Vec3 = (0.0, 0.0, 0.0)
+    name: str = "camera"
+    rig_offset_m: Vec3 = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not CAMERA_NAME_PATTERN.fullmatch(self.name):
+            _fail("name", self.name, "a camera name of letters, digits, '_' or '-' (at most 64)")
+        _set(self, "rig_offset_m", _check_vec("rig_offset_m", self.rig_offset_m, 3))
         _check_range("focal_length_mm", self.focal_length_mm, 0.0, 10000.0, lo_open=True)
         _check_range("sensor_width_mm", self.sensor_width_mm, 0.0, 1000.0, lo_open=True)
         for name, rate in (("positions", "velocity"), ("look_at", "look_at_velocity")):
@@ -321,10 +331,16 @@ class Scene:
     0…frames−1 at ``frame_rate`` frames/s; physics steps at ``step_rate`` steps/s, a multiple of
     ``frame_rate``; ``gravity`` in m/s²; ``seed`` drives every random choice the simulator makes
     (spawn placement). Frame t shows the state at time t / frame_rate s (frame 0 = initial state).
+
+    Cameras: ``camera`` for one; ``cameras`` for several (unique names), every one rendered every
+    frame of the one simulation (a stereo rig: ``sim.stereo.stereo_rig``). After construction
+    ``cameras`` lists them all and ``camera`` is ``cameras[0]`` (``camera`` is ignored beside several
+    ``cameras``).
     """
 
     objects: tuple[SceneObject, ...] = ()
     camera: Camera = field(default_factory=Camera)
+    cameras: tuple[Camera, ...] = ()
     lights: tuple[Light, ...] = (Light(),)
     background: Background = field(default_factory=Background)
     resolution: tuple[int, int] = (256, 256)
@@ -344,8 +360,7 @@ class Scene:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             _fail("objects", dupes, "unique object names")
-        if not isinstance(self.camera, Camera):
-            _fail("camera", self.camera, "a Camera")
+        self._resolve_cameras()
         if not isinstance(self.background, Background):
             _fail("background", self.background, "a Background")
         if not isinstance(self.resolution, (tuple, list)) or len(self.resolution) != 2:
@@ -360,10 +375,46 @@ class Scene:
             _fail("step_rate", self.step_rate, f"a multiple of frame_rate ({self.frame_rate})")
         _set(self, "gravity", _check_vec("gravity", self.gravity, 3))
         _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
-        for name in ("positions", "look_at"):
-            n = len(getattr(self.camera, name))
-            if n not in (1, self.frames):
-                _fail(f"camera.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")
+        for i, camera in enumerate(self.cameras):
+            for name in ("positions", "look_at"):
+                n = len(getattr(camera, name))
+                if n not in (1, self.frames):
+                    where = "camera" if len(self.cameras) == 1 else f"cameras[{i}]"
+                    _fail(f"{where}.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")
+
+    def _resolve_cameras(self) -> None:
+        """Several ``cameras``: they are the cameras and ``camera`` becomes ``cameras[0]``. Otherwise
+        ``camera`` is the one camera (a single entry of ``cameras`` when ``camera`` is the default),
+        so ``dataclasses.replace(scene, camera=...)`` replaces a one-camera scene's camera and
+        ``dataclasses.replace(scene, cameras=...)`` sets a multi-camera scene's."""
+        cameras = self.cameras
+        if not isinstance(cameras, (tuple, list)) or not all(isinstance(c, Camera) for c in cameras):
+            _fail("cameras", cameras, "a list of Camera")
+        if not isinstance(self.camera, Camera):
+            _fail("camera", self.camera, "a Camera")
+        if len(cameras) == 0 or (len(cameras) == 1 and self.camera != Camera()):
+            cameras = (self.camera,)
+        _set(self, "cameras", tuple(cameras))
+        _set(self, "camera", cameras[0])
+        names = [c.name for c in cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            _fail("cameras", dupes, "unique camera names")
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        """The cameras' names in scene order."""
+        return tuple(c.name for c in self.cameras)
+
+    def view(self, camera: str) -> Scene:
+        """This scene seen by camera ``camera``: the same scene with that camera first (so
+        ``scene.camera`` is it) and the others after it in scene order (a stereo pass needs its
+        partner). Raises SceneValidationError naming the cameras for an unknown name."""
+        chosen = [c for c in self.cameras if c.name == camera]
+        if not chosen:
+            _fail("camera", camera, f"one of the scene's cameras: {', '.join(self.camera_names)}")
+        others = tuple(c for c in self.cameras if c.name != camera)
+        return dataclasses.replace(self, camera=chosen[0], cameras=(chosen[0], *others))
 
     @property
     def instances(self) -> tuple[SceneObject, ...]:
@@ -375,7 +426,11 @@ class Scene:
         return self.step_rate // self.frame_rate
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        """Plain JSON data: a one-camera scene under ``camera`` (as before several cameras existed),
+        a scene of several under ``cameras``."""
+        data = _to_plain(self)
+        del data["cameras" if len(self.cameras) == 1 else "camera"]
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

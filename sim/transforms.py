@@ -85,12 +85,14 @@ def intrinsics(camera: Camera, resolution: tuple[int, int]) -> np.ndarray:
 
 
 def camera_to_world(camera: Camera, frames: int) -> np.ndarray:
-    """(frames, 4, 4) camera-to-world matrices in OpenCV camera axes, one per frame."""
+    """(frames, 4, 4) camera-to-world matrices in OpenCV camera axes, one per frame (the camera's
+    ``rig_offset_m`` applied in its own axes)."""
     out = np.zeros((frames, 4, 4))
     for t in range(frames):
         pos = np.array(camera.position_at(t))
-        out[t, :3, :3] = look_at_rotation(pos, np.array(camera.look_at_at(t)))
-        out[t, :3, 3] = pos
+        rotation = look_at_rotation(pos, np.array(camera.look_at_at(t)))
+        out[t, :3, :3] = rotation
+        out[t, :3, 3] = pos + rotation @ np.array(camera.rig_offset_m)
         out[t, 3, 3] = 1.0
     return out
 
