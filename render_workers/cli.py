@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from render_workers.options import BACKENDS, RunOptions
 from sim.errors import OutputError, SceneSimError, SceneValidationError
+from sim.settings import DEVICES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,6 +133,14 @@ def _add_render_args(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveG
                         "after the catalogue's)")
     p.add_argument("--point-tracks", type=_count, metavar="N",
                    help="also write N long-range point tracks per scene (point_tracks.npz; default 0)")
+    p.add_argument("--layout", choices=["directories", "shards"], default="directories",
+                   help="a directory per scene, or WebDataset shards of --shard-size scenes (each scene "
+                        "packed into one file when done, no per-frame files left)")
+    p.add_argument("--shard-size", type=_positive, metavar="N", help="scenes per shard with --layout shards "
+                   "(default 32)")
+    p.add_argument("--device", choices=DEVICES, help="what renders the RGB image: cpu (default: the "
+                   "same pixels on any machine), auto (a GPU if Cycles sees one, else cpu) or a GPU kind; "
+                   "ground truth is always traced on the CPU")
     return src
 
 
@@ -176,9 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "goes beside it as <name>_sheet.png")
     preview.add_argument("--scenes", type=_positive, default=4, help="rows: the first N scenes of a job")
     export = sub.add_parser("export", help="export annotations of a scene or job directory")
-    export.add_argument("format", choices=["coco"], help="coco: instance masks (RLE), boxes, categories")
+    export.add_argument("format", choices=["coco", "webdataset", "kubric", "flo", "kitti"],
+                        help="coco: instance masks (RLE), boxes, categories; webdataset: tar shards; "
+                             "kubric: Kubric's MOVi layout; flo: Sintel layout with .flo flow; kitti: "
+                             "KITTI flow PNGs")
     export.add_argument("dir", type=Path, metavar="DIR", help="a scene or job directory")
-    export.add_argument("out", type=Path, metavar="OUT", help="output file (OUT.json)")
+    export.add_argument("out", type=Path, metavar="OUT", help="output file (coco: OUT.json) or directory")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing OUT (directory exports)")
+    export.add_argument("--per", choices=["scene", "frame"], help="webdataset: one sample per scene "
+                        "(default) or per frame")
+    export.add_argument("--shard-size", type=_positive, metavar="N", help="webdataset: samples per shard "
+                        "(default 32 scenes or 768 frames)")
+    export.add_argument("--float-format", choices=["tiff", "npy"], help="webdataset: float passes as the "
+                        "scene's compressed TIFF (default) or as .npy")
     bench = sub.add_parser("bench", help="measure stage times, overhead over bare Cycles, quality per time, "
                            "ground-truth speed and worker scaling (README, Performance)")
     bench.add_argument("--quick", action="store_true", help="a smaller scene and fewer runs (a few minutes)")
@@ -237,7 +257,11 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from sim.coco import export_command
+    if args.format == "coco":
+        from sim.coco import export_command
+
+        return export_command(args)
+    from sim.export.command import export_command
 
     return export_command(args)
 

@@ -21,13 +21,14 @@ from typing import Any
 from render_workers.seeds import scene_name, scene_seed
 from sim.categories import default_table, semantic_ids
 from sim.errors import SceneValidationError
-from sim.passes import DEFAULT_PASSES
+from sim.passes import DEFAULT_PASSES, check_scene
 from sim.scene import MAX_FRAMES, MAX_RESOLUTION, Scene
 from sim.settings import RenderSettings
 
 JOB_FILE = "job.json"
 JOB_FORMAT = 1
 """Version of the ``job.json`` layout (key ``scenesim_job``)."""
+LAYOUTS = ("directories", "shards")
 MAX_SCENES = 100_000
 """Scene directories are named ``scene_NNNNN`` (five digits)."""
 
@@ -42,6 +43,8 @@ class JobSpec:
     ``seeds.scene_seed(seed, k)``. scenes: number of scenes, 1…100000. resolution (width, height)
     pixels and frames override the scene's when not None. settings: Cycles settings (threads 0),
     the passes to write and the category table (so a resume writes the same passes, same ids).
+    layout: ``"directories"`` (a directory per scene) or ``"shards"`` (WebDataset shards of
+    ``shard_size`` scenes: ``render_workers.shard_layout``).
     """
 
     out: Path
@@ -53,8 +56,14 @@ class JobSpec:
     resolution: tuple[int, int] | None = None
     frames: int | None = None
     settings: RenderSettings = field(default_factory=RenderSettings)
+    layout: str = "directories"
+    shard_size: int = 32
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise SceneValidationError(f"layout: got {self.layout!r}, expected one of {', '.join(LAYOUTS)}")
+        if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int) or self.shard_size < 1:
+            raise SceneValidationError(f"shard_size: got {self.shard_size!r}, expected a positive integer")
         if (self.recipe is None) == (self.scene_data is None):
             raise SceneValidationError("job: give exactly one of a recipe or a scene")
         if isinstance(self.scenes, bool) or not isinstance(self.scenes, int) \
@@ -86,8 +95,9 @@ class JobSpec:
     def validate(self) -> None:
         """Checks what can be checked before any work: the recipe exists and takes these parameters
         (``RecipeError`` otherwise), or the scene file's scene accepts the overrides; then scene 0's
-        asset files load (``AssetError``: a missing or corrupt mesh or environment image) and its
-        categories are in the category table (``SceneValidationError``)."""
+        asset files load (``AssetError``: a missing or corrupt mesh or environment image), its
+        categories are in the category table and it can have the chosen passes
+        (``SceneValidationError``)."""
         from sim.assets import validate_assets
 
         if self.recipe is not None:
@@ -97,6 +107,7 @@ class JobSpec:
         scene = self.scene(0)
         validate_assets(scene)
         semantic_ids(scene, self.settings.categories)
+        check_scene(scene, self.settings.passes)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> JobSpec:
@@ -131,9 +142,12 @@ class JobSpec:
             overrides["categories"] = (*default_table(), *args.categories)
         if getattr(args, "point_tracks", None):
             overrides["point_tracks"] = args.point_tracks
+        if getattr(args, "device", None):
+            overrides["device"] = args.device
         return cls(out=Path(args.out), recipe=recipe, scene_data=scene_data, params=dict(args.param),
                    seed=args.seed, scenes=args.scenes, resolution=args.resolution, frames=args.frames,
-                   settings=RenderSettings(**overrides))
+                   settings=RenderSettings(**overrides), layout=getattr(args, "layout", "directories"),
+                   shard_size=getattr(args, "shard_size", None) or 32)
 
     def scene(self, index: int) -> Scene:
         """Scene ``index`` (0-based) with the overrides applied; validated."""
@@ -159,7 +173,7 @@ class JobSpec:
         return {"scenesim_job": JOB_FORMAT, "recipe": self.recipe, "scene_data": self.scene_data,
                 "params": self.params, "seed": self.seed, "scenes": self.scenes,
                 "resolution": list(self.resolution) if self.resolution else None, "frames": self.frames,
-                "settings": self.settings.to_dict()}
+                "settings": self.settings.to_dict(), "layout": self.layout, "shard_size": self.shard_size}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

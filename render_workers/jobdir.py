@@ -17,8 +17,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from render_workers import shard_layout
 from render_workers.job import JOB_FILE, JobSpec
-from sim.errors import OutputError
+from sim.errors import OutputError, writing
 from sim.format import PARTIAL_SUFFIX
 
 LOCK_FILE = ".scenesim.lock"
@@ -57,8 +58,9 @@ def locked(out: Path) -> Iterator[None]:
             other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise OutputError(f"{out}: another scenesim run (pid {other}) is rendering this job; "
                               "wait for it or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with writing(out / LOCK_FILE):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
@@ -91,6 +93,7 @@ def prepare(spec: JobSpec, *, restart: bool) -> list[str]:
     if restart:
         for name in scene_dirs:
             shutil.rmtree(out / name)
+        shard_layout.clear(out)
         for name in (JOB_FILE, "job_log.jsonl", BLENDER_LOG):
             (out / name).unlink(missing_ok=True)
     elif job_file.exists():
@@ -104,8 +107,9 @@ def prepare(spec: JobSpec, *, restart: bool) -> list[str]:
                           "another --out or pass --restart to delete them")
     if not job_file.exists():
         tmp = job_file.with_name(JOB_FILE + ".tmp")
-        tmp.write_text(spec.to_json())
-        os.replace(tmp, job_file)
+        with writing(job_file):
+            tmp.write_text(spec.to_json())
+            os.replace(tmp, job_file)
     return remove_leftovers(out)
 
 
@@ -125,4 +129,7 @@ def missing(spec: JobSpec) -> list[int]:
     """Indices of the scenes of ``spec`` without a complete directory, ascending."""
     from sim.io import is_complete
 
+    if spec.layout == "shards":
+        done = shard_layout.done_scenes(spec.out)
+        return [i for i, name in enumerate(spec.scene_names()) if name not in done]
     return [i for i, name in enumerate(spec.scene_names()) if not is_complete(Path(spec.out) / name)]

@@ -2,16 +2,22 @@
 scenes), with crash isolation, per-scene timeouts, retries and recycling (DESIGN §5).
 
 A scene whose worker raises, crashes, is killed or passes the timeout costs that attempt only: the
-worker is replaced by a fresh process, which retries the scene first while attempts remain. A
+worker is replaced by a fresh process, which retries the scene first while attempts remain. A scene
+that cannot be written because the output file system is full or read-only stops the whole job
+(``StorageError``): every other scene would fail the same way. A
 worker is also replaced after ``recycle_after`` scenes or when its memory passes ``max_memory_mb``.
 Workers are spawned (not forked) with SIGINT blocked, then ignore it: Ctrl-C reaches the driver,
-which kills them and deletes their unfinished ``.partial`` directories.
+which kills them and deletes their unfinished ``.partial`` directories. Each worker process has a
+temporary directory of its own (its ``TMPDIR``: Blender's files and session folder land there),
+deleted by the driver when the process ends, whatever ended it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 from collections import deque
@@ -19,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from render_workers.job import JobSpec
@@ -27,7 +34,8 @@ from render_workers.options import RunOptions
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, worker_main
-from sim.errors import RenderError
+from sim import tempdirs
+from sim.errors import RenderError, StorageError
 
 STARTUP_TIMEOUT_S = 300.0
 """Seconds a new worker may take to import Blender and report ready."""
@@ -53,6 +61,8 @@ class _Slot:
     """time.monotonic() by which the worker must be ready or the scene done."""
     retry: tuple[int, int] | None = None
     """A failed scene's next attempt, reserved for this slot's fresh process."""
+    tmpdir: Path | None = None
+    """The process's own TMPDIR (``sim.tempdirs``), deleted when it ends."""
     waitables: list[Any] = field(default_factory=list)
 
 
@@ -132,6 +142,8 @@ class LocalPool:
                 self._replace(slot, reason)
             else:
                 self._dispatch(slot)
+        elif kind == "error" and message[3]:
+            self._storage_failed(slot, message[2])
         elif kind == "error":
             self._attempt_failed(slot, message[2], graceful=True)
 
@@ -174,6 +186,15 @@ class LocalPool:
         if slot.retry is not None or self._pending:
             self._start(slot)
 
+    def _storage_failed(self, slot: _Slot, error: str) -> None:
+        """The output file system is full or read-only: no attempt can succeed until the user acts,
+        so the job stops here (``run`` stops every worker) rather than retry every scene into it."""
+        index, attempt = slot.job
+        with contextlib.suppress(StorageError):  # the job log may be on the same file system
+            self.reporter.log.write("scene_error", scene=scene_name(index), index=index,
+                                    attempt=attempt, error=error, retry=False)
+        raise StorageError(f"{scene_name(index)}: {error.removeprefix('StorageError: ')}")
+
     def _lost(self, slot: _Slot) -> None:
         """The worker process ended on its own (crash, kill -9, os._exit)."""
         slot.process.join(STOP_GRACE_S)
@@ -200,10 +221,11 @@ class LocalPool:
 
     def _start(self, slot: _Slot) -> None:
         parent_conn, child_conn = self._context.Pipe()
+        slot.tmpdir = tempdirs.make(f"worker{slot.number}")
         process = self._context.Process(
             target=worker_main, name=f"scenesim-worker-{slot.number}", daemon=True,
             args=(child_conn, self.task, self.spec.to_dict(), str(self.spec.out), self._threads,
-                  self.options.worker_cores(slot.number), os.getpid()))
+                  self.options.worker_cores(slot.number), os.getpid(), str(slot.tmpdir)))
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # inherited by the child
         try:
             process.start()
@@ -230,6 +252,7 @@ class LocalPool:
             process.join()
         process.close()
         conn.close()
+        shutil.rmtree(slot.tmpdir, ignore_errors=True)  # its helper process died with it (die_with_parent)
         self.reporter.worker_exit(slot.pid, reason)
         if slot.job is not None:  # stopped mid-scene (interrupted)
             remove_leftovers(self.spec.out, [scene_name(slot.job[0])])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -30,8 +31,10 @@ class Reporter:
     scenes this run completed. ``stream`` (stderr by default) gets a bar when it is a terminal.
     """
 
-    def __init__(self, log: JobLog, total: int, complete: int, stream: TextIO | None = None) -> None:
+    def __init__(self, log: JobLog, total: int, complete: int, stream: TextIO | None = None,
+                 on_done: Callable[[str], None] | None = None) -> None:
         self.log = log
+        self._on_done = on_done
         self.total = total
         self.rendered = 0
         self.failures: dict[str, str] = {}
@@ -47,6 +50,8 @@ class Reporter:
     def done(self, report: dict[str, Any], attempt: int | None) -> None:
         self.rendered += 1
         self.log.write("scene_done", attempt=attempt, **report)
+        if self._on_done is not None:
+            self._on_done(report["scene"])
         done = self._complete + self.rendered
         if self._bar is not None:
             self._bar.update(1)

@@ -28,6 +28,7 @@ from render_workers.options import RunOptions
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, one_line
+from sim.errors import StorageError
 
 
 @contextlib.contextmanager
@@ -96,6 +97,8 @@ def run_ray(spec: JobSpec, todo: Sequence[int], options: RunOptions, reporter: R
                     report = ray.get(ref)
                 except ray.exceptions.RayError as e:
                     remove_leftovers(spec.out, [scene_name(index)])
+                    if isinstance(getattr(e, "cause", None), StorageError):  # full or read-only: stop
+                        raise StorageError(f"{scene_name(index)}: {e.cause}") from None
                     reporter.failed(index, options.retries + 1, _error_text(e))
                 else:
                     reporter.done(report, None)

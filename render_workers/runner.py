@@ -4,6 +4,7 @@ chosen backend, log and report, and say with the exit code whether the job is co
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -13,10 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from render_workers import jobdir
-from render_workers.job import JobSpec
+from render_workers.job import JOB_FILE, JobSpec
 from render_workers.joblog import JobLog
 from render_workers.options import RunOptions
 from render_workers.progress import Reporter, format_duration
+from render_workers.shard_layout import ShardPacker
+from sim import tempdirs
+from sim.errors import RenderError, SceneValidationError, StorageError
+from sim.render.devices import probe
 
 EXIT_COMPLETE = 0
 EXIT_INCOMPLETE = 1
@@ -26,33 +31,71 @@ EXIT_INTERRUPTED = 130
 
 def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int:
     """Renders the scenes of ``spec`` that are not complete in ``spec.out`` and returns the exit
-    code: 0 when every scene of the job is complete, 1 when some failed, 130 on Ctrl-C or SIGTERM.
+    code: 0 when every scene of the job is complete, 1 when some failed or the output file system
+    filled up or turned read-only (the run stops at once then), 130 on Ctrl-C or SIGTERM.
 
     The spec, options and backend are checked before anything is written (``SceneSimError``).
     A directory holding another job is refused unless ``restart`` (which deletes its scenes)."""
     spec.validate()
     options.check_backend()
+    spec = _settle_device(spec, options)
     out = Path(spec.out)
+    stale = tempdirs.remove_stale()  # left by killed runs, workers or renders on this machine
     with jobdir.locked(out):
         removed = jobdir.prepare(spec, restart=restart)
+        packer = ShardPacker(out, spec.shard_size) if spec.layout == "shards" else None
+        if packer is not None:
+            packer.recover()
         todo = jobdir.missing(spec)
         with JobLog(out) as log:
-            reporter = Reporter(log, spec.scenes, spec.scenes - len(todo))
+            reporter = Reporter(log, spec.scenes, spec.scenes - len(todo),
+                                on_done=packer.add if packer is not None else None)
             log.write("run_start", pid=os.getpid(), total=spec.scenes, todo=len(todo), removed=removed,
-                      **{**options.to_dict(), "threads": options.worker_threads()})
-            start, interrupted = time.monotonic(), False
+                      removed_tmp=stale, **{**options.to_dict(), "threads": options.worker_threads()})
+            start, interrupted, stopped = time.monotonic(), False, None
             try:
                 with _sigterm_interrupts():
                     _render(spec, todo, options, reporter)
             except KeyboardInterrupt:
                 interrupted = True
+            except StorageError as e:  # the output file system is full or read-only
+                stopped = str(e)
             finally:
                 reporter.close()
+                if packer is not None:
+                    packer.close()
                 remaining = len(jobdir.missing(spec))
-                log.write("run_end", done=spec.scenes - remaining, failed=len(reporter.failures),
-                          remaining=remaining, seconds=round(time.monotonic() - start, 3),
-                          interrupted=interrupted)
-    return _summary(spec, reporter, remaining, time.monotonic() - start, interrupted)
+                with contextlib.suppress(StorageError):
+                    log.write("run_end", done=spec.scenes - remaining, failed=len(reporter.failures),
+                              remaining=remaining, seconds=round(time.monotonic() - start, 3),
+                              interrupted=interrupted, stopped=stopped)
+    return _summary(spec, reporter, remaining, time.monotonic() - start, interrupted, stopped)
+
+
+def _settle_device(spec: JobSpec, options: RunOptions) -> JobSpec:
+    """``spec`` with the device that will render its RGB images: ``auto`` resolved and a named GPU
+    checked on this machine (``sim.render.devices.probe``) before anything is written or rendered.
+    A job keeps its device (GPU and CPU images differ), so a resume where it is missing is refused
+    with the reason. On a Ray cluster (``address``) the nodes are not this machine: each task checks
+    a named device on its node, and ``auto`` is refused (the nodes could resolve it differently)."""
+    device = spec.settings.device
+    if device == "cpu":
+        return spec
+    if options.address is not None:
+        if device == "auto":
+            raise SceneValidationError("--device auto: on a Ray cluster name the device every node has "
+                                       "(cpu, cuda, optix, hip, metal, oneapi); a job renders on one")
+        return spec
+    try:
+        resolved = probe(device)
+    except RenderError as e:
+        job_file = Path(spec.out) / JOB_FILE
+        if job_file.is_file() and jobdir.load_job(spec.out).settings.device == device:
+            raise RenderError(f"{e}; this job renders on {device} ({job_file}): GPU and CPU images "
+                              f"differ, so it keeps its device; resume it where Cycles sees {device}, "
+                              "or start over with --restart") from None
+        raise
+    return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, device=resolved))
 
 
 @contextlib.contextmanager
@@ -85,11 +128,16 @@ def _render(spec: JobSpec, todo: list[int], options: RunOptions, reporter: Repor
         LocalPool(spec, options, reporter).run(todo)
 
 
-def _summary(spec: JobSpec, reporter: Reporter, remaining: int, seconds: float, interrupted: bool) -> int:
+def _summary(spec: JobSpec, reporter: Reporter, remaining: int, seconds: float, interrupted: bool,
+             stopped: str | None) -> int:
     """Prints the run's outcome in one line (plus one per failed scene); returns the exit code."""
     rate = f", {reporter.rendered / seconds * 3600:.0f} scenes/h" if reporter.rendered and seconds > 0 else ""
     done = f"{spec.scenes - remaining} of {spec.scenes} scenes complete"
     run = f"{reporter.rendered} rendered in {format_duration(seconds)}{rate}"
+    if stopped:
+        reporter.message(f"stopped: {stopped}; {done} ({run}), no partial scene looks complete; free "
+                         f"space (or make it writable) and continue with 'scenesim resume {spec.out}'")
+        return EXIT_INCOMPLETE
     if interrupted:
         reporter.message(f"interrupted: {done} ({run}); continue with 'scenesim resume {spec.out}'")
         return EXIT_INTERRUPTED

@@ -4,7 +4,8 @@
 A pool worker is a spawned process that imports bpy once (``RenderTask.warm_up``) and then renders
 one scene per request; ``sim.render`` resets Blender at the start of every scene. It talks to the
 driver over a ``multiprocessing`` pipe: it sends ``("ready", pid)`` once, then per request (a scene
-index) ``("done", index, report)`` or ``("error", index, message)``; ``None`` asks it to exit.
+index) ``("done", index, report)`` or ``("error", index, message, storage)`` (``storage``: the
+output file system is full or read-only, ``StorageError``); ``None`` asks it to exit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 from render_workers.job import JobSpec
 from render_workers.jobdir import BLENDER_LOG
 from render_workers.seeds import scene_name
+from sim import tempdirs
+from sim.errors import StorageError
 from sim.processes import die_with_parent
 
 _MIB = 1024 * 1024
@@ -59,6 +62,14 @@ def memory_mib() -> tuple[float, float]:
         scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / _MIB
     return peak, current if current is not None else peak
+
+
+def open_fds() -> int | None:
+    """How many file descriptors this process has open (Linux ``/proc/self/fd``), None without it."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # less the one listdir itself opened
+    except OSError:
+        return None
 
 
 def directory_bytes(path: Path) -> int:
@@ -103,7 +114,7 @@ class RenderTask:
         return {"scene": name, "index": index, "worker": os.getpid(),
                 "seconds": round(time.perf_counter() - start, 4),
                 "timings": {k: round(v, 4) for k, v in timings.items()},
-                "peak_rss_mb": round(peak, 1), "rss_mb": round(current, 1),
+                "peak_rss_mb": round(peak, 1), "rss_mb": round(current, 1), "fds": open_fds(),
                 "size_bytes": directory_bytes(result.path)}
 
 
@@ -132,15 +143,17 @@ def _drop_blender_paths() -> None:
 
 
 def worker_main(conn: Connection, task: SceneTask, spec_data: dict[str, Any], out: str, threads: int,
-                cores: frozenset[int] | None, parent_pid: int) -> None:
+                cores: frozenset[int] | None, parent_pid: int, tmpdir: str) -> None:
     """Entry point of a spawned pool worker, pinned to ``cores`` (None: not pinned) before Blender
-    starts its thread pool. SIGINT is ignored here (the driver, which gets the terminal's Ctrl-C,
+    starts its thread pool. Its temporary files (Blender's included) go to ``tmpdir``, which the
+    driver deletes when the worker ends. SIGINT is ignored here (the driver, which gets the terminal's Ctrl-C,
     stops the workers); the driver starts workers with SIGINT blocked and this unblocks it once it
     is ignored."""
     die_with_parent(parent_pid)
     if cores is not None:
         os.sched_setaffinity(0, cores)
     _drop_blender_paths()
+    tempdirs.use_as_tmpdir(Path(tmpdir))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _redirect_output(Path(out) / BLENDER_LOG)
@@ -157,5 +170,6 @@ def worker_main(conn: Connection, task: SceneTask, spec_data: dict[str, Any], ou
         try:
             conn.send(("done", index, task(spec, index, threads)))
         except Exception as e:  # any failure of this scene is reported; the driver retries it
-            traceback.print_exc()  # into blender.log
-            conn.send(("error", index, one_line(e)))
+            with contextlib.suppress(OSError):  # blender.log may be on the full file system
+                traceback.print_exc()
+            conn.send(("error", index, one_line(e), isinstance(e, StorageError)))

@@ -19,6 +19,7 @@ import numpy as np
 
 from sim.errors import RecipeError, SceneSimError
 from sim.scene import Scene
+from sim.stereo import with_stereo_rig
 
 BuildFn = Callable[..., Scene]
 
@@ -50,6 +51,11 @@ class Param:
         return value
 
 
+STEREO_BASELINE = Param("stereo_baseline", 0.0, "replace the camera by a rectified stereo rig "
+                        "(cameras left and right) with this baseline in metres; 0 = one camera", 0.0, 10.0)
+"""A parameter every registered recipe takes (``sim.stereo.with_stereo_rig`` on the built scene)."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
@@ -78,6 +84,7 @@ class Recipe:
     def __call__(self, seed: int, params: Mapping[str, Any] | None = None) -> Scene:
         """Builds the scene for ``seed`` (rng = numpy default_rng(seed)); the scene's seed is set."""
         resolved = self.resolve_params(params or {})
+        baseline = resolved.pop(STEREO_BASELINE.name, 0.0) if STEREO_BASELINE in self.params else 0.0
         try:
             scene = self.build(np.random.default_rng(seed), **resolved)
         except SceneSimError:
@@ -86,7 +93,7 @@ class Recipe:
             raise RecipeError(f"recipe {self.name} failed: {type(e).__name__}: {e}") from e
         if not isinstance(scene, Scene):
             raise RecipeError(f"recipe {self.name} returned {type(scene).__name__}, expected a Scene")
-        return scene
+        return with_stereo_rig(scene, baseline) if baseline > 0 else scene
 
 
 _RECIPES: dict[str, Recipe] = {}
@@ -95,7 +102,7 @@ _RECIPES: dict[str, Recipe] = {}
 def register(name: str, description: str, params: tuple[Param, ...] = ()) -> Callable[[BuildFn], BuildFn]:
     """Decorator registering ``build(rng, **params) -> Scene`` under ``name``."""
     def deco(fn: BuildFn) -> BuildFn:
-        _RECIPES[name] = Recipe(name, description, fn, params)
+        _RECIPES[name] = Recipe(name, description, fn, (*params, STEREO_BASELINE))
         return fn
     return deco
 

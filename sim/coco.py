@@ -28,7 +28,7 @@ import numpy as np
 
 from sim.errors import OutputError
 from sim.format import PASSES
-from sim.io import find_scenes, read_metadata, read_pass
+from sim.io import find_scenes, find_views, read_metadata, read_pass
 
 
 def mask_runs(mask: np.ndarray) -> list[int]:
@@ -103,14 +103,17 @@ def _categories(scenes: list[dict[str, Any]]) -> dict[str, int]:
     return {name: i + 1 for i, name in enumerate(names)}
 
 
-def _scene_annotations(path: Path, root: Path, metadata: dict[str, Any], categories: dict[str, int],
-                       image_id: int, ann_id: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """("image" | "annotation", entry) of one scene, reading one segmentation frame at a time."""
+def _scene_annotations(scene_name: str, path: Path, root: Path, metadata: dict[str, Any],
+                       categories: dict[str, int], image_id: int,
+                       ann_id: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("image" | "annotation", entry) of one camera's view ``path`` of scene ``scene_name``, reading
+    one segmentation frame at a time."""
     width, height = metadata["scene"]["resolution"]
     instances = metadata["instances"]
+    camera = metadata["camera"].get("name", "camera")
     for t in range(metadata["scene"]["frames"]):
         yield "image", {"id": image_id, "file_name": os.path.relpath(path / PASSES["rgba"].filename(t), root),
-                        "width": width, "height": height, "scene": path.name, "frame": t}
+                        "width": width, "height": height, "scene": scene_name, "camera": camera, "frame": t}
         seg = read_pass(path, "segmentation", t, (width, height))
         for inst in instances:
             box = inst["bbox_2d"][t]
@@ -128,9 +131,11 @@ def _scene_annotations(path: Path, root: Path, metadata: dict[str, Any], categor
 
 
 def coco_document(root: Path) -> dict[str, Any]:
-    """The COCO document (a JSON-ready dict) of every complete scene in a scene or job directory."""
+    """The COCO document (a JSON-ready dict) of every complete scene in a scene or job directory
+    (of a multi-camera scene, every camera's frames)."""
     root = Path(root)
-    paths = find_scenes(root)
+    named = [(scene.name, view) for scene in find_scenes(root) for view in find_views(scene)]
+    paths = [view for _, view in named]
     metadata = [read_metadata(p) for p in paths]
     for p, m in zip(paths, metadata, strict=True):
         if "segmentation" not in m["passes"]:
@@ -143,8 +148,8 @@ def coco_document(root: Path) -> dict[str, Any]:
         "categories": [{"id": i, "name": name, "supercategory": name.partition(":")[0]}
                        for name, i in categories.items()],
     }
-    for p, m in zip(paths, metadata, strict=True):
-        for kind, entry in _scene_annotations(p, root, m, categories, len(doc["images"]) + 1,
+    for (scene_name, p), m in zip(named, metadata, strict=True):
+        for kind, entry in _scene_annotations(scene_name, p, root, m, categories, len(doc["images"]) + 1,
                                               len(doc["annotations"]) + 1):
             doc["images" if kind == "image" else "annotations"].append(entry)
     return doc

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from sim.errors import OutputError
+from sim.errors import OutputError, writing
 
 
 def _flush_all() -> None:
@@ -26,8 +26,9 @@ def quiet_output(log_path: Path | None) -> Iterator[None]:
     log and warnings) to ``log_path`` (appended) or to the null device, restoring both after. This
     is process-wide: other threads' console output is redirected too while it is active."""
     try:
-        target = os.open(log_path if log_path is not None else os.devnull,
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with writing(log_path or os.devnull):  # a full or read-only file system: StorageError
+            target = os.open(log_path if log_path is not None else os.devnull,
+                             os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as e:
         raise OutputError(f"log_path: cannot open {log_path} for writing ({e.strerror}); "
                           "give a path in an existing, writable directory") from None

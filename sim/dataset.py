@@ -38,7 +38,7 @@ import numpy as np
 
 from sim.errors import OutputError
 from sim.format import PASSES
-from sim.io import find_scenes, load_point_tracks, read_metadata, read_pass
+from sim.io import find_views, load_point_tracks, read_metadata, read_pass
 from sim.metadata import camera_intrinsics
 
 try:
@@ -78,12 +78,13 @@ class SceneDataset:
 
     ``passes``: pass names of ``sim.format.PASSES`` to read (default: rgba). ``mode``: ``"clip"``
     or ``"pair"`` (module docstring). ``point_tracks``: add the point tracks (clip mode).
-    ``scenes``: use only the first this many scenes. ``len(ds)`` samples; ``ds[i]`` a dict of numpy
-    arrays (module docstring); iterating yields them in order.
+    ``scenes``: use only the first this many scenes. ``camera``: of multi-camera scenes, read only
+    this camera (None: every camera's view is a scene of its own). ``len(ds)`` samples; ``ds[i]`` a
+    dict of numpy arrays (module docstring); iterating yields them in order.
     """
 
     def __init__(self, root: Path, passes: Sequence[str] = ("rgba",), *, mode: str = "clip",
-                 point_tracks: bool = False, scenes: int | None = None) -> None:
+                 point_tracks: bool = False, scenes: int | None = None, camera: str | None = None) -> None:
         if mode not in MODES:
             raise OutputError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
         unknown = [p for p in passes if p not in PASSES]
@@ -95,7 +96,7 @@ class SceneDataset:
         self.passes = tuple(passes)
         self.mode = mode
         self.point_tracks = point_tracks
-        self.entries = [_index(p) for p in find_scenes(self.root)[:scenes]]
+        self.entries = [_index(p) for p in find_views(self.root, camera)[:scenes]]
         for entry in self.entries:
             missing = [p for p in self.passes if p not in entry.passes]
             if missing:
@@ -155,11 +156,12 @@ class TorchSceneDataset(_TorchDataset):
     (layouts in the module docstring). Same arguments as ``SceneDataset``."""
 
     def __init__(self, root: Path, passes: Sequence[str] = ("rgba",), *, mode: str = "clip",
-                 point_tracks: bool = False, scenes: int | None = None) -> None:
+                 point_tracks: bool = False, scenes: int | None = None, camera: str | None = None) -> None:
         if torch is None:
             raise ImportError("TorchSceneDataset needs PyTorch: pip install 'scenesim[torch]' "
                               "(or use the numpy SceneDataset)")
-        self.samples = SceneDataset(root, passes, mode=mode, point_tracks=point_tracks, scenes=scenes)
+        self.samples = SceneDataset(root, passes, mode=mode, point_tracks=point_tracks, scenes=scenes,
+                                    camera=camera)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -4,6 +4,13 @@ Every error a user can cause is one of these, and its message names the field, t
 the allowed range or the fix, in one line. The CLI prints ``str(error)`` and exits non-zero.
 """
 
+from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
 
 class SceneSimError(Exception):
     """Base class of every error scenesim raises on purpose."""
@@ -35,3 +42,26 @@ class OutputError(SceneSimError):
 
 class SimulationError(SceneSimError):
     """PyBullet failed, or the simulation blew up (non-finite state)."""
+
+
+class StorageError(OutputError):
+    """The output file system is full (ENOSPC, EDQUOT) or read-only (EROFS): nothing can be written
+    there until that changes, so a job stops at once instead of retrying scenes into it."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                   errno.EROFS: "the file system is read-only"}
+
+
+@contextlib.contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Turns an ``OSError`` saying the file system of ``path`` is full or read-only (ENOSPC, EDQUOT,
+    EROFS) into a one-line ``StorageError`` naming the cause and ``path``; other errors pass as they
+    are. Every write of a scene directory or a job directory goes through it."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _STORAGE_ERRNOS:
+            raise
+        raise StorageError(f"{_STORAGE_ERRNOS[e.errno]} ({errno.errorcode[e.errno]}) writing "
+                           f"{e.filename or path}") from None

@@ -8,6 +8,11 @@ float32 TIFF (lossless, zlib with the floating-point predictor, readable with ``
 or ``tifffile`` when imagecodecs is installed, and with libtiff); masks are 8-bit PNG (0 or 255).
 Optionally (``RenderSettings.point_tracks`` > 0) ``point_tracks.npz`` holds long-range point tracks
 (``POINT_TRACK_FIELDS``; ``numpy.load`` reads it).
+
+A scene of several cameras (``Scene.cameras``) is a directory holding its own ``scene.json`` (every
+camera), ``metadata.json`` (``cameras``: their names in scene order; no per-frame data) and
+``events.json``, plus one complete scene directory per camera, named after it, laid out as above
+(its ``scene.json`` is the scene seen by that camera: ``Scene.view``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ FORMAT_VERSION = "1.3"
 predictor (TIFF predictor 3: libtiff reads it; tifffile needs imagecodecs); 1.3 writes only the
 passes a job chose (``metadata.json`` ``passes``), adds the ``z_depth`` and ``semantic`` passes, the
 category table (``metadata.json`` ``categories``, id -> name) and each instance's resolved
-``category``. 1.0, 1.1 and 1.2 directories read the same."""
+``category``, the ``disparity`` pass of stereo pairs and multi-camera scene directories (one
+directory per camera, the camera's name in ``metadata.json`` ``camera.name``). 1.0, 1.1 and 1.2
+directories read the same."""
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -38,6 +45,11 @@ CONVENTIONS = {
                          "K_per_frame (F x 3 x 3) instead of K when it changes over frames (zoom)",
     "camera_extrinsics": "world_to_camera 4x4 per frame in OpenCV camera axes; also camera "
                          "position (m) and quaternion (w, x, y, z, camera-to-world) per frame",
+    "cameras": "a scene of several cameras has one scene directory per camera, named after it; "
+               "its metadata.json lists them under cameras; physics is simulated once for all",
+    "disparity": "rectified stereo pairs (cameras left and right, right = left + baseline along "
+                 "camera x): disparity = fx * baseline / z_depth pixels >= 0, the left view's point "
+                 "at column x is at x - disparity in the right view; 0 where no surface",
     "quaternions": "(w, x, y, z), unit, object-to-world rotation",
     "object_poses": "per instance per frame: position (m), quaternion, object_to_world 4x4, "
                     "linear velocity (m/s), angular velocity (rad/s, world axes)",

@@ -13,19 +13,20 @@ the passes and frames asked for; ``find_scenes`` lists the scenes of a job direc
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import imageio.v3 as iio
 import numpy as np
 import tifffile
 
-from sim.errors import OutputError
+from sim.errors import OutputError, writing
 from sim.format import (
     FORMAT_VERSION,
     PARTIAL_SUFFIX,
@@ -68,15 +69,23 @@ def _encode(spec: PassSpec, path: Path, array: np.ndarray) -> None:
         iio.imwrite(path, array)
 
 
-def _decode(spec: PassSpec, path: Path, shape: tuple[int, ...]) -> np.ndarray:
+def decode_pass(spec: PassSpec, source: Path | bytes, shape: tuple[int, ...],
+                where: str | None = None) -> np.ndarray:
+    """The array of pass ``spec`` in ``source``, a file or a file's bytes (a shard member; ``where``
+    names it in errors), checked against its dtype and ``shape``; 0/255 masks become bool."""
+    where = where or str(source)
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        array = tifffile.imread(path) if spec.ext == "tiff" else iio.imread(path)
+        if spec.ext == "tiff":
+            array = tifffile.imread(stream)
+        else:
+            array = iio.imread(stream, extension=f".{spec.ext}")
     except Exception as e:  # any decoder failure means a damaged file
-        raise OutputError(f"{path}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
+        raise OutputError(f"{where}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
     if spec.dtype is np.bool_ and array.dtype == np.uint8:
         array = array > 127
     if array.dtype != spec.dtype or array.shape != shape:
-        raise OutputError(f"{path}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
+        raise OutputError(f"{where}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
     return array
 
 
@@ -90,7 +99,7 @@ def read_pass(scene_dir: Path, name: str, frame: int, resolution: tuple[int, int
     if not file.is_file():
         raise OutputError(f"{file}: missing; the scene directory is damaged, render it again")
     width, height = resolution
-    return _decode(spec, file, spec.shape(height, width))
+    return decode_pass(spec, file, spec.shape(height, width))
 
 
 def _check_point_tracks(arrays: Mapping[str, np.ndarray], frames: int, where: str) -> dict[str, np.ndarray]:
@@ -110,13 +119,10 @@ def _check_point_tracks(arrays: Mapping[str, np.ndarray], frames: int, where: st
     return out
 
 
-class SceneWriter:
-    """Context manager writing one scene directory ``out_dir/name``.
-
-    ``write_frame(t, passes)`` per frame, then ``finish(scene, metadata, events)``, inside the
-    with-block. If the block raises (or ends without ``finish``), the partial directory is removed.
-    An existing complete ``out_dir/name`` is replaced only with ``overwrite=True``.
-    """
+class _AtomicDirectory:
+    """A directory ``out_dir/name`` built as ``name.partial`` inside a with-block and renamed into
+    place by ``_commit`` (an existing ``out_dir/name`` is replaced only with ``overwrite=True``);
+    leaving the block without it, or by an exception, removes the partial directory."""
 
     def __init__(self, out_dir: Path, name: str, *, overwrite: bool = False) -> None:
         if not name or name in (".", "..") or "/" in name or os.sep in name or name.endswith(PARTIAL_SUFFIX):
@@ -124,15 +130,14 @@ class SceneWriter:
         self.final_path = Path(out_dir) / name
         self.partial_path = Path(out_dir) / (name + PARTIAL_SUFFIX)
         self.overwrite = overwrite
-        self._size: tuple[int, int] | None = None  # (H, W) of the first pass written
-        self._written: dict[int, set[str]] = {}
         self._open = False
 
-    def __enter__(self) -> SceneWriter:
+    def __enter__(self) -> Self:
         self._refuse_existing()
-        if self.partial_path.exists():
-            shutil.rmtree(self.partial_path)  # left by a crashed or killed run
-        self.partial_path.mkdir(parents=True)
+        with writing(self.partial_path):
+            if self.partial_path.exists():
+                shutil.rmtree(self.partial_path)  # left by a crashed or killed run
+            self.partial_path.mkdir(parents=True)
         self._open = True
         return self
 
@@ -149,10 +154,46 @@ class SceneWriter:
         if self.final_path.exists() and not self.overwrite:
             raise OutputError(f"{self.final_path}: already exists; pass overwrite=True to replace it")
 
+    def _check_open(self, what: str) -> None:
+        if not self._open:
+            raise OutputError(f"{what}: use the {type(self).__name__} inside a with-block")
+
+    def _commit(self, scene: Scene, metadata: Mapping[str, Any], events: list[Any]) -> Path:
+        """Writes ``scene.json``, ``metadata.json`` and ``events.json`` and renames the directory into
+        place; returns the final path."""
+        with writing(self.partial_path):
+            _write_json(self.partial_path / "scene.json", scene.to_dict())
+            _write_json(self.partial_path / "metadata.json", metadata)
+            _write_json(self.partial_path / "events.json", events)
+            self._refuse_existing()
+            if self.final_path.exists():
+                stale = self.final_path.with_name(self.final_path.name + ".replaced" + PARTIAL_SUFFIX)
+                shutil.rmtree(stale, ignore_errors=True)
+                os.replace(self.final_path, stale)
+                os.replace(self.partial_path, self.final_path)
+                shutil.rmtree(stale)
+            else:
+                os.replace(self.partial_path, self.final_path)
+        self._open = False
+        return self.final_path
+
+
+class SceneWriter(_AtomicDirectory):
+    """Context manager writing one scene directory ``out_dir/name``.
+
+    ``write_frame(t, passes)`` per frame, then ``finish(scene, metadata, events)``, inside the
+    with-block. If the block raises (or ends without ``finish``), the partial directory is removed.
+    An existing complete ``out_dir/name`` is replaced only with ``overwrite=True``.
+    """
+
+    def __init__(self, out_dir: Path, name: str, *, overwrite: bool = False) -> None:
+        super().__init__(out_dir, name, overwrite=overwrite)
+        self._size: tuple[int, int] | None = None  # (H, W) of the first pass written
+        self._written: dict[int, set[str]] = {}
+
     def write_frame(self, t: int, passes: Mapping[str, np.ndarray]) -> None:
         """Writes frame ``t``'s passes, each a numpy array of its ``PASSES`` dtype and shape."""
-        if not self._open:
-            raise OutputError("write_frame: use the SceneWriter inside a with-block")
+        self._check_open("write_frame")
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
             raise OutputError(f"frame: got {t!r}, expected an integer >= 0")
         for name, array in passes.items():
@@ -167,7 +208,9 @@ class SceneWriter:
                 expected = spec.shape(*size) if len(size) == 2 else spec.description
                 raise OutputError(f"pass {name!r}: shape {array.shape}, expected {expected}")
             self._size = size
-            _encode(spec, self.partial_path / spec.filename(int(t)), array)
+            path = self.partial_path / spec.filename(int(t))
+            with writing(path):
+                _encode(spec, path, array)
             self._written.setdefault(int(t), set()).add(name)
 
     def read_frame(self, t: int, names: Iterable[str]) -> dict[str, np.ndarray]:
@@ -181,20 +224,19 @@ class SceneWriter:
     def write_point_tracks(self, arrays: Mapping[str, np.ndarray], frames: int) -> None:
         """Writes ``point_tracks.npz``: the arrays of ``sim.format.POINT_TRACK_FIELDS`` for a scene of
         ``frames`` frames."""
-        if not self._open:
-            raise OutputError("write_point_tracks: use the SceneWriter inside a with-block")
+        self._check_open("write_point_tracks")
         checked = _check_point_tracks(arrays, frames, "point tracks")
         tmp = self.partial_path / (POINT_TRACKS_FILE + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **checked)
-        os.replace(tmp, self.partial_path / POINT_TRACKS_FILE)
+        with writing(tmp):
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **checked)
+            os.replace(tmp, self.partial_path / POINT_TRACKS_FILE)
 
     def finish(self, scene: Scene, metadata: Mapping[str, Any], events: list[Any]) -> Path:
         """Writes ``scene.json``, ``metadata.json`` (with ``"passes"``: the passes written) and
         ``events.json``, checks every frame of the scene has the same passes, and renames the
         directory into place. Returns the final path."""
-        if not self._open:
-            raise OutputError("finish: use the SceneWriter inside a with-block")
+        self._check_open("finish")
         width, height = scene.resolution
         if self._size is not None and self._size != (height, width):
             raise OutputError(f"passes: {self._size[1]}x{self._size[0]} pixels, expected the scene's "
@@ -208,21 +250,23 @@ class SceneWriter:
         for t, written in self._written.items():
             if written != names:
                 raise OutputError(f"frame {t}: passes {sorted(written)}, expected {sorted(names)}")
-        _write_json(self.partial_path / "scene.json", scene.to_dict())
         written = [p for p in PASSES if p in names]
-        _write_json(self.partial_path / "metadata.json", {**metadata, "passes": written})
-        _write_json(self.partial_path / "events.json", events)
-        self._refuse_existing()
-        if self.final_path.exists():
-            stale = self.final_path.with_name(self.final_path.name + ".replaced" + PARTIAL_SUFFIX)
-            shutil.rmtree(stale, ignore_errors=True)
-            os.replace(self.final_path, stale)
-            os.replace(self.partial_path, self.final_path)
-            shutil.rmtree(stale)
-        else:
-            os.replace(self.partial_path, self.final_path)
-        self._open = False
-        return self.final_path
+        return self._commit(scene, {**metadata, "passes": written}, events)
+
+
+class CameraSetWriter(_AtomicDirectory):
+    """Context manager writing a multi-camera scene ``out_dir/name``: inside the with-block, one
+    complete scene directory per camera is written into ``partial_path`` (e.g. a ``SceneWriter``
+    with ``out_dir=partial_path`` and the camera's name), then ``finish`` checks they are all there,
+    writes the scene's own JSON files and renames the whole into place."""
+
+    def finish(self, scene: Scene, metadata: Mapping[str, Any], events: list[Any]) -> Path:
+        self._check_open("finish")
+        missing = [c for c in scene.camera_names if not is_complete(self.partial_path / c)]
+        if missing:
+            raise OutputError(f"cameras: {', '.join(missing)} not written; "
+                              "write one scene directory per camera")
+        return self._commit(scene, metadata, events)
 
 
 def is_complete(path: Path) -> bool:
@@ -244,6 +288,20 @@ def find_scenes(root: Path) -> list[Path]:
     if not scenes:
         raise OutputError(f"{root}: no complete scene directory in it; render one with 'scenesim render'")
     return scenes
+
+
+def find_views(root: Path, camera: str | None = None) -> list[Path]:
+    """Like ``find_scenes``, with every multi-camera scene replaced by its cameras' scene directories
+    (only camera ``camera``'s when given, which every scene must then have): the directories that
+    ``load_scene`` reads without a ``camera`` argument, one per (scene, camera)."""
+    views = []
+    for path in find_scenes(root):
+        cameras = read_metadata(path).get("cameras")
+        if cameras is None or camera is not None:
+            views.append(camera_directory(path, camera))
+        else:
+            views.extend(path / c for c in cameras)
+    return views
 
 
 def load_point_tracks(path: Path, frames: int) -> dict[str, np.ndarray] | None:
@@ -279,15 +337,36 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
+def camera_directory(path: Path, camera: str | None = None) -> Path:
+    """The scene directory holding camera ``camera``'s view of the complete scene ``path``: ``path``
+    itself for a one-camera scene (``camera`` None or its camera's name), ``path/<camera>`` for a
+    multi-camera scene (whose ``metadata.json`` lists ``cameras``; ``camera`` is then required).
+    OutputError naming the cameras otherwise."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    cameras = metadata.get("cameras")
+    if cameras is None:
+        own = metadata.get("camera", {}).get("name", "camera")
+        if camera not in (None, own):
+            raise OutputError(f"camera {camera!r}: {path} has one camera, {own!r}")
+        return path
+    if camera not in cameras:
+        raise OutputError(f"{path}: a scene of cameras {', '.join(cameras)}; "
+                          + ("choose one (camera=NAME)" if camera is None else f"no camera {camera!r}"))
+    return path / camera
+
+
 def load_scene(path: Path, passes: Iterable[str] | None = None,
-               frames: Iterable[int] | None = None) -> dict[str, Any]:
+               frames: Iterable[int] | None = None, camera: str | None = None) -> dict[str, Any]:
     """Reads a scene directory: ``{"scene": Scene, "metadata": dict, "events": list}``, plus
     ``"point_tracks"`` (a dict of ``POINT_TRACK_FIELDS`` arrays) when the scene has them, plus, per
     pass in ``passes`` (None = every pass written, ``metadata["passes"]``; a pass the scene lacks is
     an OutputError naming it and the passes it has), an array (T, *PassSpec.shape) of its documented
     dtype over ``frames`` (frame indices, None = all F frames, T = how many). Only the requested
-    passes and frames are decoded."""
-    path = Path(path)
+    passes and frames are decoded. A multi-camera scene is read one camera at a time: ``camera``
+    names it (``camera_directory``); its ``scene`` is the scene seen by that camera
+    (``Scene.view``)."""
+    path = camera_directory(path, camera)
     metadata = read_metadata(path)
     scene = Scene.from_json((path / "scene.json").read_text())
     available = metadata.get("passes", [])

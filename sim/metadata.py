@@ -70,6 +70,7 @@ def _camera(scene: Scene) -> dict[str, Any]:
     K = intrinsics(camera, scene.resolution, scene.frames)
     constant = bool((K == K[0]).all())
     return {
+        "name": camera.name,
         **({"K": K[0]} if constant else {"K_per_frame": K}),
         "focal_length_mm": camera.focal_length_mm,
         "sensor_width_mm": camera.sensor_width_mm,
@@ -137,15 +138,35 @@ def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: Render
     return json_native({
         "format_version": FORMAT_VERSION,
         "conventions": CONVENTIONS,
-        "scene": {"resolution": scene.resolution, "frames": frames, "frame_rate": scene.frame_rate,
-                  "step_rate": scene.step_rate, "seed": scene.seed, "gravity": scene.gravity,
-                  "shutter": scene.shutter},
+        "scene": _scene_fields(scene),
         "camera": _camera(scene),
         "categories": id_table((render_settings or RenderSettings()).categories),
         "instances": instances,
         "background_objects": background,
         "render_settings": render_settings.to_dict() if render_settings is not None else None,
         "timings": dict(timings or {}),
+    })
+
+
+def _scene_fields(scene: Scene) -> dict[str, Any]:
+    return {"resolution": scene.resolution, "frames": scene.frames, "frame_rate": scene.frame_rate,
+            "step_rate": scene.step_rate, "seed": scene.seed, "gravity": scene.gravity,
+            "shutter": scene.shutter}
+
+
+def build_camera_set_metadata(scene: Scene, render_settings: RenderSettings,
+                              timings: Mapping[str, float]) -> dict[str, Any]:
+    """The top-level ``metadata.json`` of a multi-camera scene: ``cameras`` (their names, in scene
+    order, each the name of the camera's own scene directory inside this one, with the full metadata
+    of that view) and what the views share (scene timing, render settings, ``timings``: seconds per
+    stage summed over the cameras, physics once)."""
+    return json_native({
+        "format_version": FORMAT_VERSION,
+        "conventions": CONVENTIONS,
+        "cameras": scene.camera_names,
+        "scene": _scene_fields(scene),
+        "render_settings": render_settings.to_dict(),
+        "timings": dict(timings),
     })
 
 

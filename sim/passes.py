@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sim import annotate
+from sim import annotate, stereo
 from sim.categories import semantic_ids
 from sim.errors import SceneValidationError
 from sim.frame import GROUND_TRUTH_OUTPUTS
@@ -111,6 +111,11 @@ def _semantic(ctx: FrameContext) -> np.ndarray:
     return np.concatenate([np.zeros(1, dtype=np.uint16), ctx.scene.semantic])[ctx.cur["object_index"]]
 
 
+def _disparity(ctx: FrameContext) -> np.ndarray:
+    geo = ctx.scene
+    return stereo.disparity(ctx.value("z_depth"), geo.K[ctx.t][0, 0], stereo.rectified_baseline(geo.scene))
+
+
 def _flow(ctx: FrameContext, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flow, valid, occluded) from frame t toward t + step (``annotate.flow``), once per frame."""
     def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,6 +165,11 @@ PASSES: dict[str, PassSpec] = {p.name: p for p in (
              "uint16 (H, W): category ids, 0 = background, k >= 1 = metadata.categories[str(k)] "
              "(the job's table: the same category has the same id in every scene of a job)",
              ("object_index",), _semantic),
+    PassSpec("disparity", "tiff", np.float32, 0,
+             "float32 (H, W), pixels, stereo disparity fx * baseline / z_depth of a rectified pair "
+             "(sim.stereo.stereo_rig), >= 0: the point seen at column x of the left view is at "
+             "x - disparity in the right view (x + disparity in the left view from the right one); "
+             "0 where no surface", ("depth",), _disparity),
     PassSpec("forward_flow", "tiff", np.float32, 2,
              "float32 (H, W, 2), pixels (dx, dy): position in frame t+1 minus position in frame t "
              "of the surface point seen at the pixel centre; NaN where invalid",
@@ -198,6 +208,14 @@ def resolve_passes(names: Iterable[str], where: str = "passes") -> tuple[str, ..
     if not names:
         raise SceneValidationError(f"{where}: choose at least one pass of {', '.join(PASSES)}")
     return tuple(p for p in PASSES if p in names)
+
+
+def check_scene(scene: Scene, passes: Iterable[str]) -> None:
+    """Raises SceneValidationError (one line) before any work if a chosen pass cannot be computed for
+    ``scene``: ``disparity`` needs the scene's cameras to be a rectified stereo pair."""
+    if "disparity" in passes:
+        for camera in scene.camera_names:
+            stereo.rectified_baseline(scene.view(camera))
 
 
 def required_outputs(passes: Iterable[str], point_tracks: bool = False) -> frozenset[str]:

@@ -8,19 +8,24 @@ frame t is annotated and written while Blender renders frame t+1; the files are 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 from sim import sink_process
 from sim.categories import semantic_ids
+from sim.io import CameraSetWriter
+from sim.metadata import build_camera_set_metadata, build_events
+from sim.passes import check_scene
 from sim.physics import simulate
 from sim.processes import available_cores
-from sim.render import render
+from sim.render import render, resolve_device
 from sim.render.frames import TIMING_KEYS
 from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.sink import SINK_STAGES, SceneResult, SceneSink
 from sim.sink_process import SinkProcess
+from sim.trajectory import Trajectory
 
 STAGES = ("physics_s", *TIMING_KEYS, *SINK_STAGES)
 """Keys of ``SceneResult.timings``: seconds per stage. With the sink in its helper process its
@@ -36,18 +41,44 @@ def run_scene(scene: Scene, settings: RenderSettings, out_dir: Path, name: str, 
     ``name.partial`` and renamed when complete). Blender's console output goes to ``log_path`` (or
     nowhere). ``helper``: annotate and write in the helper process (True), in this one (False), or
     the helper when this process may run on 2 or more cores of a POSIX system (None; a pool worker
-    pinned to one core does everything itself)."""
+    pinned to one core does everything itself). ``settings.device`` ``auto`` is resolved first
+    (``RenderError`` for a device Cycles does not see, before anything renders); the metadata's
+    render settings name the device that rendered.
+
+    A scene of several cameras is simulated once and rendered by each camera in turn into
+    ``out_dir/name/<camera>/``, a complete scene directory per camera (``sim.io.CameraSetWriter``);
+    the timings add up the cameras' stages."""
     semantic_ids(scene, settings.categories)  # a category outside the table fails before any work
+    check_scene(scene, settings.passes)  # e.g. disparity without a stereo pair fails before any work
+    settings = dataclasses.replace(settings, device=resolve_device(settings.device))  # metadata: the one used
     timings = dict.fromkeys(STAGES, 0.0)
     t0 = time.perf_counter()
     trajectory = simulate(scene)
     timings["physics_s"] = time.perf_counter() - t0
-
     use_helper = sink_process.AVAILABLE and available_cores() >= 2 if helper is None else helper
+    if len(scene.cameras) == 1:
+        return _run_view(scene, trajectory, settings, Path(out_dir), name, timings, log_path, overwrite,
+                         use_helper)
+    with CameraSetWriter(Path(out_dir), name, overwrite=overwrite) as writer:
+        for camera in scene.camera_names:
+            view = _run_view(scene.view(camera), trajectory, settings, writer.partial_path, camera,
+                             dict(timings), log_path, False, use_helper)
+            for key, seconds in view.timings.items():
+                if key != "physics_s":
+                    timings[key] = timings.get(key, 0.0) + seconds
+        path = writer.finish(scene, build_camera_set_metadata(scene, settings, timings),
+                             build_events(scene, trajectory))
+    return SceneResult(path, timings)
+
+
+def _run_view(scene: Scene, trajectory: Trajectory, settings: RenderSettings, out_dir: Path, name: str,
+              timings: dict[str, float], log_path: Path | None, overwrite: bool,
+              use_helper: bool) -> SceneResult:
+    """Renders ``scene`` with its ``camera`` and writes it to ``out_dir/name``; ``timings`` holds the
+    stages before rendering (the result's timings add the rest)."""
     sink_class = SinkProcess if use_helper else SceneSink
     render_timings: dict[str, float] = {}
-    with sink_class(scene, trajectory, settings, Path(out_dir), name, overwrite=overwrite) as sink:
+    with sink_class(scene, trajectory, settings, out_dir, name, overwrite=overwrite) as sink:
         for frame in render(scene, trajectory, settings, log_path, render_timings):
             sink.push(frame)
-        timings.update(render_timings)
-        return sink.finish(timings)
+        return sink.finish({**timings, **render_timings})

@@ -40,6 +40,8 @@ MAX_RESOLUTION = 8192
 MAX_FRAMES = 100_000
 CATEGORY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """What ``SceneObject.category`` may be."""
+CAMERA_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""What ``Camera.name`` may be (it names the camera's directory in a multi-camera scene)."""
 MAX_PIXEL_ASPECT = 200.0
 """``Camera.fy_over_fx`` lies in [1 / this, this] (Blender's pixel aspect range)."""
 MAX_PRINCIPAL_OFFSET = 5.0
@@ -286,6 +288,10 @@ class Camera:
     Between frames (motion blur samples the shutter interval) positions, look-at points and focal
     lengths are interpolated linearly and quaternions by slerp, between the neighbouring frames'
     entries (``sim.transforms.camera_to_world_at``).
+
+    ``name`` names the camera among a scene's ``cameras``. ``rig_offset_m``: the camera centre's
+    offset (m) from the pose above, in the camera's own axes (x right, y down, z forward), its
+    orientation unchanged: cameras of one rig share a pose and differ by it (``sim.stereo``).
     """
 
     focal_length_mm: float | tuple[float, ...] = 35.0
@@ -297,8 +303,13 @@ class Camera:
     quaternions: tuple[Quat, ...] | None = None
     principal_point: tuple[float, float] = (0.5, 0.5)
     fy_over_fx: float = 1.0
+    name: str = "camera"
+    rig_offset_m: Vec3 = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not CAMERA_NAME_PATTERN.fullmatch(self.name):
+            _fail("name", self.name, "a camera name of letters, digits, '_' or '-' (at most 64)")
+        _set(self, "rig_offset_m", _check_vec("rig_offset_m", self.rig_offset_m, 3))
         focal = self.focal_length_mm
         if isinstance(focal, (tuple, list)):
             if len(focal) == 0:
@@ -456,10 +467,16 @@ class Scene:
     centred on the frame time; 0 = none. Only the RGB image is blurred, with every object's motion
     sampled at the physics steps within the shutter interval; the ground truth stays exact at the
     frame time.
+
+    Cameras: ``camera`` for one; ``cameras`` for several (unique names), every one rendered every
+    frame of the one simulation (a stereo rig: ``sim.stereo.stereo_rig``). After construction
+    ``cameras`` lists them all and ``camera`` is ``cameras[0]`` (``camera`` is ignored beside several
+    ``cameras``).
     """
 
     objects: tuple[SceneObject, ...] = ()
     camera: Camera = field(default_factory=Camera)
+    cameras: tuple[Camera, ...] = ()
     lights: tuple[Light, ...] = (Light(),)
     background: Background = field(default_factory=Background)
     resolution: tuple[int, int] = (256, 256)
@@ -480,8 +497,7 @@ class Scene:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             _fail("objects", dupes, "unique object names")
-        if not isinstance(self.camera, Camera):
-            _fail("camera", self.camera, "a Camera")
+        self._resolve_cameras()
         if not isinstance(self.background, Background):
             _fail("background", self.background, "a Background")
         if not isinstance(self.resolution, (tuple, list)) or len(self.resolution) != 2:
@@ -497,9 +513,45 @@ class Scene:
         _set(self, "gravity", _check_vec("gravity", self.gravity, 3))
         _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
         _check_range("shutter", self.shutter, 0.0, 1.0)
-        for name, n in self.camera.per_frame_lengths().items():
-            if n not in (1, self.frames):
-                _fail(f"camera.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")
+        for i, camera in enumerate(self.cameras):
+            for name, n in camera.per_frame_lengths().items():
+                if n not in (1, self.frames):
+                    where = "camera" if len(self.cameras) == 1 else f"cameras[{i}]"
+                    _fail(f"{where}.{name}", f"{n} entries", f"1 or {self.frames} (one per frame)")
+
+    def _resolve_cameras(self) -> None:
+        """Several ``cameras``: they are the cameras and ``camera`` becomes ``cameras[0]``. Otherwise
+        ``camera`` is the one camera (a single entry of ``cameras`` when ``camera`` is the default),
+        so ``dataclasses.replace(scene, camera=...)`` replaces a one-camera scene's camera and
+        ``dataclasses.replace(scene, cameras=...)`` sets a multi-camera scene's."""
+        cameras = self.cameras
+        if not isinstance(cameras, (tuple, list)) or not all(isinstance(c, Camera) for c in cameras):
+            _fail("cameras", cameras, "a list of Camera")
+        if not isinstance(self.camera, Camera):
+            _fail("camera", self.camera, "a Camera")
+        if len(cameras) == 0 or (len(cameras) == 1 and self.camera != Camera()):
+            cameras = (self.camera,)
+        _set(self, "cameras", tuple(cameras))
+        _set(self, "camera", cameras[0])
+        names = [c.name for c in cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            _fail("cameras", dupes, "unique camera names")
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        """The cameras' names in scene order."""
+        return tuple(c.name for c in self.cameras)
+
+    def view(self, camera: str) -> Scene:
+        """This scene seen by camera ``camera``: the same scene with that camera first (so
+        ``scene.camera`` is it) and the others after it in scene order (a stereo pass needs its
+        partner). Raises SceneValidationError naming the cameras for an unknown name."""
+        chosen = [c for c in self.cameras if c.name == camera]
+        if not chosen:
+            _fail("camera", camera, f"one of the scene's cameras: {', '.join(self.camera_names)}")
+        others = tuple(c for c in self.cameras if c.name != camera)
+        return dataclasses.replace(self, camera=chosen[0], cameras=(chosen[0], *others))
 
     @property
     def instances(self) -> tuple[SceneObject, ...]:
@@ -511,7 +563,11 @@ class Scene:
         return self.step_rate // self.frame_rate
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        """Plain JSON data: a one-camera scene under ``camera`` (as before several cameras existed),
+        a scene of several under ``cameras``."""
+        data = _to_plain(self)
+        del data["cameras" if len(self.cameras) == 1 else "camera"]
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -10,6 +10,9 @@ from sim.errors import SceneValidationError
 from sim.passes import DEFAULT_PASSES, resolve_passes
 
 MAX_POINT_TRACKS = 1_000_000
+DEVICES = ("cpu", "auto", "cuda", "optix", "hip", "metal", "oneapi")
+"""Values of ``RenderSettings.device``: the CPU, the first GPU Cycles sees (``auto``), or one kind of
+GPU (``cuda``/``optix``: NVIDIA, ``hip``: AMD, ``metal``: Apple, ``oneapi``: Intel)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class RenderSettings:
     point_tracks: number of long-range point tracks per scene (``sim.tracks``), 0 = none.
     categories: the job's category table (``sim.categories``): category ``categories[i]`` has
     semantic id i + 1. Default: every catalogue category, sorted.
+    device: what renders the RGB image (``DEVICES``): ``cpu`` (the default: the same pixels on
+    every machine), a kind of GPU, or ``auto`` (a GPU when Cycles sees one, else the CPU; resolved
+    before rendering, and the device used is what metadata and job specs record). Ground truth is
+    always traced on the CPU, so it is bit-identical whatever the device (``sim.render.devices``).
     """
 
     samples: int = 64
@@ -45,6 +52,7 @@ class RenderSettings:
     passes: tuple[str, ...] = DEFAULT_PASSES
     point_tracks: int = 0
     categories: tuple[str, ...] = field(default_factory=default_table)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         checks = (("samples", 1, 65536, int), ("max_bounces", 0, 128, int), ("threads", 0, 1024, int),
@@ -54,6 +62,8 @@ class RenderSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, kind) or not lo <= v <= hi:
                 raise SceneValidationError(f"{name}: got {v!r}, expected a value in [{lo}, {hi}]")
+        if self.device not in DEVICES:
+            raise SceneValidationError(f"device: got {self.device!r}, expected one of {', '.join(DEVICES)}")
         for name in ("denoise", "denoise_guides"):
             if not isinstance(getattr(self, name), bool):
                 raise SceneValidationError(f"{name}: got {getattr(self, name)!r}, expected true or false")

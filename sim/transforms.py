@@ -144,7 +144,8 @@ def intrinsics(camera: Camera, resolution: tuple[int, int], frames: int | None =
 def camera_to_world_at(camera: Camera, times: np.ndarray) -> np.ndarray:
     """(T, 4, 4) camera-to-world matrices in OpenCV camera axes at fractional frame ``times``:
     positions (and look-at points) linear between frames, quaternions slerped; a per-frame path
-    holds its first / last entry outside its frames, a single moving entry keeps moving."""
+    holds its first / last entry outside its frames, a single moving entry keeps moving. The
+    camera's ``rig_offset_m`` moves its centre in its own axes (the orientation is the pose's)."""
     times = np.asarray(times, np.float64)
     out = np.zeros((len(times), 4, 4))
     out[:, :3, 3] = _path_at(camera.positions, camera.velocity, times)
@@ -153,15 +154,17 @@ def camera_to_world_at(camera: Camera, times: np.ndarray) -> np.ndarray:
         q = np.asarray(camera.quaternions, np.float64)
         a, b, w = _interpolate_path(q, times)
         out[:, :3, :3] = quat_to_matrix(slerp(a, b, w))
-        return out
-    targets = _path_at(camera.look_at or ((0.0, 0.0, 0.0),), camera.look_at_velocity, times)
-    for k in range(len(times)):
-        out[k, :3, :3] = look_at_rotation(out[k, :3, 3], targets[k])
+    else:
+        targets = _path_at(camera.look_at or ((0.0, 0.0, 0.0),), camera.look_at_velocity, times)
+        for k in range(len(times)):
+            out[k, :3, :3] = look_at_rotation(out[k, :3, 3], targets[k])
+    out[:, :3, 3] += out[:, :3, :3] @ np.asarray(camera.rig_offset_m, np.float64)
     return out
 
 
 def camera_to_world(camera: Camera, frames: int) -> np.ndarray:
-    """(frames, 4, 4) camera-to-world matrices in OpenCV camera axes, one per frame."""
+    """(frames, 4, 4) camera-to-world matrices in OpenCV camera axes, one per frame (the camera's
+    ``rig_offset_m`` applied in its own axes)."""
     return camera_to_world_at(camera, np.arange(frames, dtype=np.float64))
 
 

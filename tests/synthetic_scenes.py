@@ -3,6 +3,7 @@ of the readers of rendered data (preview, COCO export, dataset)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +75,16 @@ def frame_passes(scene: Scene, t: int, rng: np.random.Generator) -> dict[str, np
 
 
 def write_synthetic_scene(out_dir: Path, name: str = "scene_00000", *, frames: int = 3,
-                          point_tracks: int = 0, seed: int = 0) -> tuple[Path, list[dict[str, np.ndarray]]]:
-    """Writes a synthetic scene directory; returns its path and the arrays written per frame."""
+                          point_tracks: int = 0, seed: int = 0,
+                          adjust: Callable[[dict[str, np.ndarray]], None] | None = None,
+                          ) -> tuple[Path, list[dict[str, np.ndarray]]]:
+    """Writes a synthetic scene directory; returns its path and the arrays written per frame.
+    ``adjust`` may change each frame's passes (in place) before they are annotated and written."""
     scene = make_scene(frames, seed=seed)
     rng = np.random.default_rng(seed)
     written = [frame_passes(scene, t, rng) for t in range(frames)]
+    for passes in written if adjust else ():
+        adjust(passes)
     n = len(scene.instances)
     meta = build_metadata(scene, still_trajectory(scene), None,
                           boxes_2d=[annotate.boxes_2d(p["segmentation"], n) for p in written],

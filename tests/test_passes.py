@@ -42,7 +42,7 @@ def test_every_pass_is_declared_completely():
         assert spec.name == name and spec.ext in ("png", "tiff")
         assert set(spec.needs) <= set(RENDER_OUTPUTS) and spec.needs, name
         assert len(spec.description) > 30 and spec.toward in (-1, 0, 1), name
-    assert set(DEFAULT_PASSES) == set(PASSES) - {"z_depth", "semantic"}
+    assert set(DEFAULT_PASSES) == set(PASSES) - {"z_depth", "semantic", "disparity"}
     assert resolve_passes(["forward_flow", "rgba", "rgba"]) == ("rgba", "forward_flow")
 
 
@@ -66,7 +66,8 @@ def test_dependencies_are_resolved_to_render_outputs():
 
 
 def test_only_the_chosen_passes_are_written_and_equal_the_full_set(tmp_path):
-    full = load_scene(write(tmp_path, RenderSettings(passes=tuple(PASSES)), "full"))
+    mono = tuple(p for p in PASSES if p != "disparity")  # disparity needs a stereo pair
+    full = load_scene(write(tmp_path, RenderSettings(passes=mono), "full"))
     chosen = ("semantic", "forward_flow")  # flow needs depth and the index, writes neither
     path = write(tmp_path, RenderSettings(passes=chosen), "chosen")
     assert sorted({f.split("_0")[0] for f in os.listdir(path) if not f.endswith(".json")}) == sorted(chosen)

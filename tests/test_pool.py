@@ -28,13 +28,16 @@ from sim.errors import RenderError
 class FakeTask:
     """Stands in for RenderTask in spawned workers. On the first attempt only (a marker file per
     scene records it), scene ``crash`` SIGKILLs its worker and scene ``hang`` sleeps; scene ``fail``
-    raises on every attempt; every report claims ``rss_mb`` of memory."""
+    raises on every attempt; every report claims ``rss_mb`` of memory. With ``meet`` > 0, a scene
+    finishes only once ``meet`` worker processes have started one (or after a minute), so that on a
+    busy machine one worker cannot take every scene before the others have started."""
 
     crash: int = -1
     hang: int = -1
     fail: int = -1
     rss_mb: float = 100.0
     seconds: float = 0.05
+    meet: int = 0
 
     def warm_up(self) -> None:
         pass
@@ -51,6 +54,10 @@ class FakeTask:
             os.kill(os.getpid(), signal.SIGKILL)
         if first and index == self.hang:
             time.sleep(600)
+        (Path(spec.out) / f"worker_{os.getpid()}").touch()
+        deadline = time.monotonic() + 60
+        while len(list(Path(spec.out).glob("worker_*"))) < self.meet and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(self.seconds)
         return {"scene": scene_name(index), "index": index, "worker": os.getpid(), "threads": threads,
                 "cores": sorted(os.sched_getaffinity(0)), "rss_mb": self.rss_mb}
@@ -75,7 +82,7 @@ def _assert_no_live_workers(records: list[dict[str, Any]]) -> None:
 
 
 def test_every_scene_once_across_persistent_workers(tmp_path):
-    records = _run(tmp_path, FakeTask(), workers=2)
+    records = _run(tmp_path, FakeTask(meet=2), workers=2)
     done = _events(records, "scene_done")
     assert sorted(r["index"] for r in done) == list(range(6))
     assert len({r["worker"] for r in done}) == 2  # two processes, each rendering several scenes

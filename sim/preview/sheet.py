@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from sim.errors import OutputError
-from sim.io import find_scenes, load_scene, read_metadata
+from sim.io import find_views, load_scene, read_metadata
 from sim.preview.colors import (
     depth_range,
     depth_to_rgb,
@@ -190,7 +190,7 @@ def write_preview(root: Path, out: Path | None = None, *, scenes: int = 4,
         raise OutputError(f"--out: {out.name} must end in .gif or .mp4")
     if scenes < 1 or sheet_frames < 1:
         raise OutputError(f"scenes, sheet_frames: got {scenes}, {sheet_frames}; expected >= 1")
-    paths = find_scenes(root)[:scenes]
+    paths = find_views(root)[:scenes]
     views = [_SceneView.load(p) for p in paths]
     length = max(v.frames for v in views)
     movie = [_stack_rows([_row(v, min(t, v.frames - 1)) for v in views])

@@ -1,21 +1,22 @@
 """Two Blender scenes sharing one set of objects and one camera (imports bpy).
 
-- ``rgb``: the image. Cycles CPU with ``RenderSettings`` (samples, OpenImageDenoise, adaptive
-  sampling, bounces, threads), lights and the background world; written as an 8-bit RGBA PNG through
-  the 'Standard' view transform, i.e. the plain sRGB transfer curve on linear colours clipped to
-  [0, 1] (not AgX/Filmic tone mapping, so a colour of 0.5 in the scene and in the image agree).
-  Fixed choices, measured (README, Performance): blue-noise sampling (+0.9 dB at 16 spp over
-  tabulated Sobol on movi-a), adaptive sampling from ``ADAPTIVE_MIN_SAMPLES`` on, and
-  OpenImageDenoise on the colour alone unless ``settings.denoise_guides``: on movi-a as good as with
-  albedo and normal guides and their accurate prefilter, at less time; environment-lit scenes
-  (movi-c) gain ~0.9 dB from the guides at ~1.13x the time. The fast prefilter lost quality.
-- ``gt``: the ground truth. 1 sample, 0 bounces, no lights, no world, box filter of the minimum
-  width (0.01 px; Cycles traces sample 0 through the pixel centre anyway), every object drawn with
-  ``build.ground_truth_material`` (an emission closure and the object-coordinate AOV), with the
-  Cycles passes the chosen render outputs need (``CYCLES_PASSES``: object index always, Z for
-  depth, normal, the AOV for object coordinates) written as a float32 multilayer EXR. Its cost is
-  tracing one camera ray per pixel and evaluating that small material once. Not rendered at all
-  when no ground-truth output is needed.
+- ``rgb``: the image. Cycles on ``settings.device`` (the CPU by default; ``devices``) with
+  ``RenderSettings`` (samples, OpenImageDenoise, adaptive sampling, bounces, threads), lights and
+  the background world; written as an 8-bit RGBA PNG through the 'Standard' view transform, i.e. the
+  plain sRGB transfer curve on linear colours clipped to [0, 1] (not AgX/Filmic tone mapping, so a
+  colour of 0.5 in the scene and in the image agree). Fixed choices, measured (README, Performance):
+  blue-noise sampling (+0.9 dB at 16 spp over tabulated Sobol on movi-a), adaptive sampling from
+  ``ADAPTIVE_MIN_SAMPLES`` on, and OpenImageDenoise on the colour alone unless
+  ``settings.denoise_guides``: on movi-a as good as with albedo and normal guides and their accurate
+  prefilter, at less time; environment-lit scenes (movi-c) gain ~0.9 dB from the guides at ~1.13x
+  the time. The fast prefilter lost quality.
+- ``gt``: the ground truth, always on the CPU (so bit-identical whatever renders the image). 1
+  sample, 0 bounces, no lights, no world, box filter of the minimum width (0.01 px; Cycles traces
+  sample 0 through the pixel centre anyway), every object drawn with ``build.ground_truth_material``
+  (an emission closure and the object-coordinate AOV), with the Cycles passes the chosen render
+  outputs need (``CYCLES_PASSES``: object index always, Z for depth, normal, the AOV for object
+  coordinates) written as a float32 multilayer EXR. Its cost is tracing one camera ray per pixel and
+  evaluating that small material once. Not rendered at all when no ground-truth output is needed.
 
 Two scenes rather than two view layers of one scene, so each part renders and is timed separately
 and each keeps its own persistent Cycles session (``use_persistent_data``): between frames only
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 import bpy
 
+from sim.render import devices
 from sim.render.build import (
     OBJECT_COORDINATES_AOV,
     add_camera,
@@ -85,7 +87,8 @@ def _configure_common(b_scene: bpy.types.Scene, scene: Scene, threads: int) -> N
     b_scene.cycles.use_animated_seed = False
 
 
-def _configure_rgb(b_scene: bpy.types.Scene, settings: RenderSettings) -> None:
+def _configure_rgb(b_scene: bpy.types.Scene, settings: RenderSettings, device: str) -> None:
+    devices.configure(b_scene, device)
     cyc = b_scene.cycles
     cyc.samples = settings.samples
     cyc.sampling_pattern = "BLUE_NOISE"
@@ -97,7 +100,7 @@ def _configure_rgb(b_scene: bpy.types.Scene, settings: RenderSettings) -> None:
     cyc.denoiser = "OPENIMAGEDENOISE"
     cyc.denoising_input_passes = "RGB_ALBEDO_NORMAL" if settings.denoise_guides else "RGB"
     cyc.denoising_prefilter = "ACCURATE"
-    cyc.denoising_use_gpu = False
+    cyc.denoising_use_gpu = device != "cpu"  # OIDN on the GPU that renders (not measured)
     # max_bounces is the only bounce limit: the per-kind limits (diffuse 4, glossy 4, …) are raised to it
     cyc.max_bounces = settings.max_bounces
     cyc.diffuse_bounces = cyc.glossy_bounces = cyc.transmission_bounces = settings.max_bounces
@@ -166,7 +169,10 @@ def configure_motion_blur(stage: Stage, shutter: float, samples: int) -> None:
 def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str]) -> Stage:
     """Builds both Blender scenes in an empty Blender (see ``blender.reset``) for the render outputs
     ``outputs`` (``sim.passes.required_outputs``): lights and the world only with ``rgba``, the
-    ground-truth scene's passes as ``_configure_gt`` says."""
+    ground-truth scene's passes as ``_configure_gt`` says. The RGB scene renders on
+    ``settings.device`` (resolved here if ``auto``; ``RenderError`` if Cycles does not see it), the
+    ground truth always on the CPU."""
+    device = devices.resolve(settings.device)
     rgb = bpy.data.scenes[0]
     rgb.name = "rgb"
     gt = bpy.data.scenes.new("gt")
@@ -184,7 +190,7 @@ def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str])
         # ... pixelAspectRatio"); one interleaved part holds the same channels.
         gt.render.image_settings.use_exr_interleave = True
     if "rgba" in outputs:
-        _configure_rgb(rgb, settings)
+        _configure_rgb(rgb, settings, device)
         lights = bpy.data.collections.new("lights")
         rgb.collection.children.link(lights)
         add_lights(scene.lights, lights)

@@ -12,6 +12,7 @@ from typing import Any
 import imageio.v3 as iio
 import numpy as np
 
+from sim import tempdirs
 from sim.console import quiet_output
 from sim.errors import RenderError
 from sim.frame import GROUND_TRUTH_OUTPUTS, RenderedFrame
@@ -62,7 +63,7 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
         ground_truth = bool(outputs & GROUND_TRUTH_OUTPUTS)
         K = intrinsics(scene.camera, scene.resolution, scene.frames)
         cam_to_world = camera_to_world(scene.camera, scene.frames)
-        with tempfile.TemporaryDirectory(prefix="scenesim-render-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=tempdirs.prefix("render")) as tmp:
             start = time.perf_counter()
             blur = settings.rgb and scene.shutter > 0
             with quiet_output(log_path):
