@@ -26,16 +26,20 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from render_workers.backend import Backend
 from render_workers.job import JobSpec
 from render_workers.jobdir import BLENDER_LOG, remove_leftovers
-from render_workers.options import RunOptions
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, worker_main
 from sim import tempdirs
 from sim.errors import RenderError, StorageError
+from sim.processes import available_cores
+
+if TYPE_CHECKING:
+    from render_workers.options import RunOptions
 
 STARTUP_TIMEOUT_S = 300.0
 """Seconds a new worker may take to import Blender and report ready."""
@@ -262,3 +266,18 @@ class LocalPool:
     def _stop_all(self) -> None:
         for slot in self._slots:
             self._stop(slot, graceful=True, reason="job ended")
+
+
+class LocalBackend(Backend):
+    """``--backend local``: a ``LocalPool`` of ``options.local_workers`` processes on this machine,
+    each pinned to cores of its own when several run (``RunOptions.worker_cores``)."""
+
+    name = "local"
+    pins_workers = True
+
+    def default_threads(self, options: RunOptions) -> int:
+        return max(1, available_cores() // options.local_workers)
+
+    def run(self, spec: JobSpec, todo: Sequence[int], options: RunOptions, reporter: Reporter,
+            task: SceneTask | None = None) -> None:
+        LocalPool(spec, options, reporter, task).run(todo)

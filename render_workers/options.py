@@ -4,19 +4,23 @@ its resume."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from render_workers.backend import Backend
+from render_workers.local import LocalBackend
+from render_workers.ray_backend import RayBackend
 from sim.errors import SceneValidationError
-from sim.processes import allowed_cores, available_cores
+from sim.processes import allowed_cores
 
-BACKENDS = ("local", "ray")
+BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (LocalBackend(), RayBackend())}
+"""The backends by ``--backend`` name."""
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """backend: ``local`` (a pool of worker processes on this machine) or ``ray``.
+    """backend: a name of ``BACKENDS``: ``local`` (a pool of worker processes on this machine) or
+    ``ray`` (tasks on a Ray cluster).
     workers: local pool processes; with Ray, the most scenes in flight (None: as many as the
     cluster's CPUs allow). threads: Cycles threads per worker or Ray task (0: available cores //
     workers locally, 1 per Ray task); local workers are also pinned to cores (``worker_cores``).
@@ -51,13 +55,14 @@ class RunOptions:
         timeout = self.timeout_s
         if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise SceneValidationError(f"--timeout: got {self.timeout_s!r}, expected seconds > 0")
-        if self.address is not None and self.backend != "ray":
-            raise SceneValidationError("--address: only with --backend ray")
+        if self.address is not None and not self.executor.takes_address:
+            takes = ", ".join(name for name, b in BACKENDS.items() if b.takes_address)
+            raise SceneValidationError(f"--address: only with --backend {takes}")
 
-    def check_backend(self) -> None:
-        """Refuses a backend whose package is missing, before any work starts."""
-        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
-            raise SceneValidationError("--backend ray: ray is not installed; pip install 'scenesim[ray]'")
+    @property
+    def executor(self) -> Backend:
+        """The backend named by ``backend``."""
+        return BACKENDS[self.backend]
 
     @property
     def local_workers(self) -> int:
@@ -65,11 +70,9 @@ class RunOptions:
         return self.workers or 1
 
     def worker_threads(self) -> int:
-        """Cycles threads per worker: ``threads``, else 1 per Ray task and available cores // workers
-        (at least 1) per local worker."""
-        if self.threads:
-            return self.threads
-        return 1 if self.backend == "ray" else max(1, available_cores() // self.local_workers)
+        """Cycles threads per worker: ``threads``, else the backend's default (available cores //
+        workers per local worker, 1 per Ray task)."""
+        return self.threads or self.executor.default_threads(self)
 
     def worker_cores(self, slot: int) -> frozenset[int] | None:
         """The cores local pool worker ``slot`` (0, 1, …) is pinned to, or None (not pinned).
@@ -78,11 +81,11 @@ class RunOptions:
         own ``worker_threads()`` cores. Measured (README,
         Performance): Blender's idle TBB threads busy-wait on cores that Cycles leaves free, so
         2 unpinned 1-thread workers on 2 cores were 0.81x one 2-thread worker, pinned 1.0x. Not
-        pinned (the OS shares the cores): a single worker, Ray tasks, more threads in all than cores,
-        or no affinity masks (macOS)."""
+        pinned (the OS shares the cores): a single worker, a backend that does not pin (Ray tasks pin
+        themselves), more threads in all than cores, or no affinity masks (macOS)."""
         cores = allowed_cores()
         threads = self.worker_threads()
-        if self.backend != "local" or self.local_workers < 2 or cores is None \
+        if not self.executor.pins_workers or self.local_workers < 2 or cores is None \
                 or threads * self.local_workers > len(cores):
             return None
         return frozenset(cores[slot * threads:(slot + 1) * threads])

@@ -44,8 +44,11 @@ class Reporter:
         self._bar = tqdm(total=total, initial=complete, unit="scene", desc="scenes", file=self._stream,
                          dynamic_ncols=True, smoothing=0.1) if self._stream.isatty() else None
 
-    def started(self, index: int, attempt: int, worker: int) -> None:
-        self.log.write("scene_start", scene=scene_name(index), index=index, attempt=attempt, worker=worker)
+    def started(self, index: int, attempt: int, worker: int, *, node: str | None = None) -> None:
+        """Scene ``index``'s ``attempt`` started in process ``worker`` (on Ray ``node``, if given)."""
+        where = {"node": node} if node is not None else {}
+        self.log.write("scene_start", scene=scene_name(index), index=index, attempt=attempt, worker=worker,
+                       **where)
 
     def done(self, report: dict[str, Any], attempt: int | None) -> None:
         self.rendered += 1

@@ -1,110 +1,234 @@
-"""The Ray backend: one Ray task per scene, retried by Ray, writing into the job directory, which
-must be the same path on every node (a shared file system). ``ray`` is an optional extra
-(``pip install 'scenesim[ray]'``), imported only here and only when this backend runs.
+"""The Ray backend: one Ray task per scene attempt, on a local Ray instance or a cluster, writing into
+the job directory, which must be the same path on every node (a shared file system). ``ray`` is an
+optional extra (``pip install 'scenesim[ray]'``), imported only when this backend runs.
+
+Each task is a Ray generator: it yields once when Blender is loaded and the scene starts (its
+worker pid and node id), then the scene's report. The driver thus knows when every scene started,
+and it keeps the pool's rules itself rather than leaving them to Ray: a scene whose task raises,
+whose worker process dies, whose node is lost, or which runs past ``--timeout`` (its worker is then
+killed with ``ray.cancel(force=True)``, which ends a hang inside Blender as well as one in Python)
+costs that attempt; the scene is submitted again, to any live node, up to ``retries`` more times,
+and every attempt is in the job log with its number.
 
 Ray reuses a worker process for many tasks, so bpy is imported once per process there too, after
 pinning the process to cores of its own (``core_lease``); a process is replaced after
-``recycle_after`` tasks (Ray's ``max_calls``). A crashed or killed task
-(or one past the timeout: it ends its own process with SIGALRM) is retried by Ray (``max_retries``),
-and so is a task that raises (``retry_exceptions``); Ray does not say which attempt succeeded, so
-the job log's ``attempt`` is None for Ray scenes.
+``recycle_after`` tasks (Ray's ``max_calls``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import signal
+import os
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from render_workers.backend import Backend
 from render_workers.core_lease import pin_to_free_cores
 from render_workers.job import JobSpec
-from render_workers.jobdir import remove_leftovers
-from render_workers.options import RunOptions
+from render_workers.jobdir import BLENDER_LOG, remove_leftovers
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, one_line
 from sim.errors import StorageError
 
+if TYPE_CHECKING:
+    from render_workers.options import RunOptions
 
-@contextlib.contextmanager
-def _alarm(timeout_s: float | None) -> Iterator[None]:
-    """Ends this process with SIGALRM (its default action) if the block runs past ``timeout_s``:
-    a hang inside Blender cannot be interrupted from Python, but it can be killed."""
-    if timeout_s is None:
-        yield
-        return
-    with contextlib.suppress(ValueError):  # not the main thread: the default action stands
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.alarm(math.ceil(timeout_s))
-    try:
-        yield
-    finally:
-        signal.alarm(0)
+STOP_GRACE_S = 30.0
+"""Seconds the driver waits for cancelled tasks' workers to end before it cleans their scenes."""
 
 
-def render_task(task: SceneTask, spec_data: dict[str, Any], out: str, index: int, threads: int,
-                timeout_s: float | None) -> dict[str, Any]:
-    """The body of one Ray task: scene ``index`` of the job ``spec_data`` (``JobSpec.to_dict``). The
+def render_task(task: SceneTask, spec_data: dict[str, Any], out: str, index: int,
+                threads: int) -> Iterator[Any]:
+    """The body of one Ray task: scene ``index`` of the job ``spec_data`` (``JobSpec.to_dict``).
+    Yields ``(pid, node id)`` once Blender is loaded, then the scene's report (with ``node``). The
     first task of a Ray worker process pins it to ``threads`` free cores of its node before Blender
     starts (``core_lease``; unpinned if none are free)."""
-    spec = JobSpec.from_dict(spec_data, Path(out))
-    pin_to_free_cores(threads)
-    task.warm_up()
-    with _alarm(timeout_s):
-        return task(spec, index, threads)
-
-
-def _error_text(error: Exception) -> str:
-    """One line for a failed Ray task: the task's own exception where Ray kept it."""
-    cause = getattr(error, "cause", None)
-    return one_line(cause if isinstance(cause, BaseException) else error)
-
-
-def run_ray(spec: JobSpec, todo: Sequence[int], options: RunOptions, reporter: Reporter,
-            task: SceneTask | None = None) -> None:
-    """Renders scenes ``todo`` of ``spec`` as Ray tasks on the cluster at ``options.address`` (a new
-    local Ray instance when None, with ``workers`` × ``threads`` CPUs if ``workers`` is set). Keeps
-    as many tasks in flight as the cluster's CPUs fit (or ``workers``). On any exit, tasks still in
-    flight are cancelled and their unfinished scenes cleaned; a Ray instance started here is stopped."""
     import ray
 
-    threads = options.worker_threads()
-    started_here = not ray.is_initialized()
-    if started_here:
-        extra = {"num_cpus": options.workers * threads} if options.address is None and options.workers else {}
-        ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR, **extra)
-    remote = ray.remote(num_cpus=threads, max_retries=options.retries, retry_exceptions=True,
-                        max_calls=options.recycle_after)(render_task)
-    task = task if task is not None else RenderTask()
-    spec_data, out = spec.to_dict(), str(spec.out)
-    pending, in_flight = deque(todo), {}
-    try:
-        while pending or in_flight:
-            capacity = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
-            while pending and len(in_flight) < capacity:
-                index = pending.popleft()
-                in_flight[remote.remote(task, spec_data, out, index, threads, options.timeout_s)] = index
-            finished, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in finished:
-                index = in_flight.pop(ref)
+    spec = JobSpec.from_dict(spec_data, Path(out))
+    node = ray.get_runtime_context().get_node_id()
+    pin_to_free_cores(threads)
+    task.warm_up()
+    yield os.getpid(), node
+    yield {**task(spec, index, threads), "node": node}
+
+
+def _error_text(error: Exception, out: Path) -> str:
+    """One line for a failed Ray task: the task's own exception where Ray kept it, else what
+    happened to its process or node."""
+    import ray
+
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return one_line(cause)
+    if isinstance(error, ray.exceptions.NodeDiedError):
+        return "NodeDiedError: the node running it died or became unreachable"
+    if isinstance(error, ray.exceptions.WorkerCrashedError):
+        return f"WorkerCrashedError: its Ray worker process died (see {out / BLENDER_LOG})"
+    return one_line(error)
+
+
+@dataclass
+class _Attempt:
+    """One attempt of a scene in flight: its generator, and once it started, when and where."""
+
+    index: int
+    attempt: int
+    started: float | None = None
+    """time.monotonic() when the task reported that the scene started."""
+    timed_out: bool = False
+
+
+class _Driver:
+    """Submits attempts, follows them and applies the retry and timeout rules (see the module)."""
+
+    def __init__(self, spec: JobSpec, options: RunOptions, reporter: Reporter, task: SceneTask) -> None:
+        import ray
+
+        self.spec, self.options, self.reporter = spec, options, reporter
+        self.threads = options.worker_threads()
+        self.remote = ray.remote(num_cpus=self.threads, max_retries=0, retry_exceptions=False,
+                                 max_calls=options.recycle_after)(render_task)
+        self.task, self.spec_data = task, spec.to_dict()
+        self.pending: deque[tuple[int, int]] = deque()
+        self.flights: dict[Any, _Attempt] = {}
+
+    def run(self, todo: Sequence[int]) -> None:
+        import ray
+
+        self.pending = deque((index, 1) for index in todo)
+        try:
+            while self.pending or self.flights:
+                self._submit()
+                ready, _ = ray.wait(list(self.flights), num_returns=1, timeout=self._wait_s())
+                for gen in ready:
+                    self._next(gen)
+                self._enforce_timeout()
+        finally:
+            self._cancel_all()
+
+    def _capacity(self) -> int:
+        import ray
+
+        if self.options.workers:
+            return self.options.workers
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // self.threads))
+
+    def _submit(self) -> None:
+        while self.pending and len(self.flights) < self._capacity():
+            index, attempt = self.pending.popleft()
+            gen = self.remote.remote(self.task, self.spec_data, str(self.spec.out), index, self.threads)
+            self.flights[gen] = _Attempt(index, attempt)
+
+    def _wait_s(self) -> float | None:
+        """Seconds until the earliest deadline of a started scene (None: no deadline)."""
+        timeout = self.options.timeout_s
+        starts = [a.started for a in self.flights.values() if a.started is not None and not a.timed_out]
+        if timeout is None or not starts:
+            return None
+        return max(0.0, min(starts) + timeout - time.monotonic())
+
+    def _next(self, gen: Any) -> None:
+        """Takes the next item a task yielded: its start, its report, or its error."""
+        import ray
+
+        attempt = self.flights[gen]
+        try:
+            item = ray.get(next(gen))
+        except ray.exceptions.RayError as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, StorageError):  # the output is full or read-only: stop the job
+                del self.flights[gen]
+                remove_leftovers(self.spec.out, [scene_name(attempt.index)])
+                raise StorageError(f"{scene_name(attempt.index)}: {cause}") from None
+            error = f"timed out after {self.options.timeout_s:g} s" if attempt.timed_out \
+                else _error_text(e, self.spec.out)
+            self._failed(gen, error)
+            return
+        except StopIteration:  # cannot happen: the report is the last item and ends the attempt
+            self._failed(gen, "the Ray task ended without a report")
+            return
+        if attempt.started is None:
+            attempt.started = time.monotonic()
+            pid, node = item
+            self.reporter.started(attempt.index, attempt.attempt, pid, node=node)
+        else:
+            del self.flights[gen]
+            self.reporter.done(item, attempt.attempt)
+
+    def _enforce_timeout(self) -> None:
+        """Kills the worker of every scene past ``timeout_s``; its error then ends the attempt."""
+        import ray
+
+        timeout = self.options.timeout_s
+        if timeout is None:
+            return
+        now = time.monotonic()
+        for gen, attempt in self.flights.items():
+            if attempt.started is not None and not attempt.timed_out and now - attempt.started > timeout:
+                attempt.timed_out = True
+                ray.cancel(gen, force=True)
+
+    def _failed(self, gen: Any, error: str) -> None:
+        """The attempt failed: clean its scene, then submit the next attempt or give up."""
+        attempt = self.flights.pop(gen)
+        remove_leftovers(self.spec.out, [scene_name(attempt.index)])
+        retry = attempt.attempt <= self.options.retries
+        self.reporter.error(attempt.index, attempt.attempt, error, retry)
+        if retry:
+            self.pending.appendleft((attempt.index, attempt.attempt + 1))
+        else:
+            self.reporter.failed(attempt.index, attempt.attempt, error)
+
+    def _cancel_all(self) -> None:
+        """Kills the workers of every task in flight, waits for them to end, cleans their scenes."""
+        import ray
+
+        for gen in self.flights:
+            ray.cancel(gen, force=True)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for gen in self.flights:  # a cancelled task's last item is its error, once its worker is gone
+            while ray.wait([gen], timeout=max(0.0, deadline - time.monotonic()))[0]:
                 try:
-                    report = ray.get(ref)
-                except ray.exceptions.RayError as e:
-                    remove_leftovers(spec.out, [scene_name(index)])
-                    if isinstance(getattr(e, "cause", None), StorageError):  # full or read-only: stop
-                        raise StorageError(f"{scene_name(index)}: {e.cause}") from None
-                    reporter.failed(index, options.retries + 1, _error_text(e))
-                else:
-                    reporter.done(report, None)
-    finally:
-        for ref in in_flight:
-            ray.cancel(ref, force=True)
-        remove_leftovers(spec.out, [scene_name(i) for i in in_flight.values()])
+                    ray.get(next(gen))
+                except (StopIteration, ray.exceptions.RayError):
+                    break
+        remove_leftovers(self.spec.out, [scene_name(a.index) for a in self.flights.values()])
+        self.flights.clear()
+
+
+class RayBackend(Backend):
+    """``--backend ray``: scenes as Ray tasks on the cluster at ``options.address`` (a new local Ray
+    instance when None, with ``workers`` × ``threads`` CPUs if ``workers`` is set). Keeps as many
+    tasks in flight as the cluster's CPUs fit (or ``workers``); 1 Cycles thread per task unless
+    ``threads`` says otherwise. A Ray instance started here is stopped at the end."""
+
+    name = "ray"
+    package = "ray"
+    extra = "ray"
+    takes_address = True
+
+    def default_threads(self, options: RunOptions) -> int:
+        return 1
+
+    def run(self, spec: JobSpec, todo: Sequence[int], options: RunOptions, reporter: Reporter,
+            task: SceneTask | None = None) -> None:
+        import ray
+
+        started_here = not ray.is_initialized()
         if started_here:
-            ray.shutdown()
+            local = options.address is None
+            cpus = {"num_cpus": options.workers * options.worker_threads()} \
+                if local and options.workers else {}
+            ray.init(address="local" if local else options.address, include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.ERROR, **cpus)
+        try:
+            _Driver(spec, options, reporter, task if task is not None else RenderTask()).run(todo)
+        finally:
+            if started_here:
+                ray.shutdown()

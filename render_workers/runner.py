@@ -37,7 +37,7 @@ def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int
     The spec, options and backend are checked before anything is written (``SceneSimError``).
     A directory holding another job is refused unless ``restart`` (which deletes its scenes)."""
     spec.validate()
-    options.check_backend()
+    options.executor.check()
     spec = _settle_device(spec, options)
     out = Path(spec.out)
     stale = tempdirs.remove_stale()  # left by killed runs, workers or renders on this machine
@@ -55,7 +55,8 @@ def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int
             start, interrupted, stopped = time.monotonic(), False, None
             try:
                 with _sigterm_interrupts():
-                    _render(spec, todo, options, reporter)
+                    if todo:
+                        options.executor.run(spec, todo, options, reporter)
             except KeyboardInterrupt:
                 interrupted = True
             except StorageError as e:  # the output file system is full or read-only
@@ -113,19 +114,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _render(spec: JobSpec, todo: list[int], options: RunOptions, reporter: Reporter) -> None:
-    if not todo:
-        return
-    if options.backend == "ray":
-        from render_workers.ray_backend import run_ray
-
-        run_ray(spec, todo, options, reporter)
-    else:
-        from render_workers.local import LocalPool
-
-        LocalPool(spec, options, reporter).run(todo)
 
 
 def _summary(spec: JobSpec, reporter: Reporter, remaining: int, seconds: float, interrupted: bool,

@@ -18,10 +18,11 @@ import pytest
 from render_workers.job import JobSpec
 from render_workers.joblog import JobLog, read_log
 from render_workers.local import LocalPool
-from render_workers.options import RunOptions, available_cores
+from render_workers.options import RunOptions
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from sim.errors import RenderError
+from sim.processes import available_cores
 
 
 @dataclass(frozen=True)
