@@ -6,12 +6,13 @@ Every record has ``event`` and ``time`` (Unix seconds). Events and their other k
 - ``run_start``: ``pid``, ``backend``, ``workers``, ``threads``, ``retries``, ``timeout_s``,
   ``total`` (scenes in the job), ``todo`` (scenes this run renders), ``removed`` (leftovers deleted),
   ``removed_tmp`` (temporary directories of dead scenesim processes deleted, ``sim.tempdirs``).
-- ``scene_start``: ``scene``, ``index``, ``attempt`` (1-based), ``worker`` (pid).
-- ``scene_done``: ``scene``, ``index``, ``attempt`` (None on Ray, which retries on its own),
-  ``worker``, ``seconds`` (wall time in the worker), ``timings`` (seconds per stage: ``recipe_s``
-  and ``sim.pipeline.STAGES``), ``peak_rss_mb`` (the worker's peak resident memory during the scene,
-  MiB), ``rss_mb`` (after it), ``fds`` (file descriptors the worker has open after it; None
-  without ``/proc``), ``size_bytes`` (the scene directory).
+- ``scene_start``: ``scene``, ``index``, ``attempt`` (1-based), ``worker`` (pid); on Ray also
+  ``node`` (the Ray node id: pids of different machines may be equal).
+- ``scene_done``: ``scene``, ``index``, ``attempt``, ``worker``, ``node`` (Ray), ``seconds`` (wall
+  time in the worker), ``timings`` (seconds per stage: ``recipe_s`` and ``sim.pipeline.STAGES``),
+  ``peak_rss_mb`` (the worker's peak resident memory during the scene, MiB), ``rss_mb`` (after
+  it), ``fds`` (file descriptors the worker has open after it; None without ``/proc``),
+  ``size_bytes`` (the scene directory).
 - ``scene_error``: ``scene``, ``index``, ``attempt``, ``error`` (one line), ``retry`` (bool).
 - ``scene_failed``: ``scene``, ``index``, ``attempts``, ``error``: every attempt failed.
 - ``worker_exit``: ``worker``, ``reason`` (recycled after N scenes, memory, crash, timeout).

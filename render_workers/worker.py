@@ -103,7 +103,7 @@ class RenderTask:
         name, out = scene_name(index), Path(spec.out)
         start = time.perf_counter()
         reset_peak_memory()
-        if is_complete(out / name):  # a Ray task run twice: the first run finished it
+        if is_complete(out / name):  # an earlier attempt finished it, but its report was lost
             return {"scene": name, "index": index, "worker": os.getpid(), "skipped": True}
         scene = spec.scene(index)
         recipe_s = time.perf_counter() - start
