@@ -30,8 +30,9 @@ class Backend(ABC):
     takes_address: ClassVar[bool] = False
     pins_workers: ClassVar[bool] = False
 
-    def check(self) -> None:
-        """Refuses (``SceneValidationError``) a backend whose package is missing, before any work."""
+    def check(self, options: RunOptions) -> None:
+        """Refuses (``SceneValidationError``) what cannot run, before anything is written: here a
+        backend whose package is missing."""
         if self.package is not None and importlib.util.find_spec(self.package) is None:
             raise SceneValidationError(f"--backend {self.name}: {self.package} is not installed; "
                                        f"pip install 'scenesim[{self.extra}]'")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -33,13 +34,30 @@ from render_workers.jobdir import BLENDER_LOG, remove_leftovers
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, one_line
-from sim.errors import StorageError
+from sim.errors import SceneValidationError, StorageError
 
 if TYPE_CHECKING:
     from render_workers.options import RunOptions
 
 STOP_GRACE_S = 30.0
 """Seconds the driver waits for cancelled tasks' workers to end before it cleans their scenes."""
+PROBE_TIMEOUT_S = 10.0
+"""Seconds a cluster address may take to accept a connection before the job is refused."""
+
+
+def _probe(address: str) -> None:
+    """Refuses an ``--address`` (``HOST:PORT`` or ``ray://HOST:PORT``) where nothing accepts a
+    connection: Ray itself would retry for minutes, printing warnings. ``auto`` is left to Ray."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise SceneValidationError(f"--address: got {address!r}, expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        raise SceneValidationError(f"--address {address}: no Ray cluster answers there ({e.strerror or e}); "
+                                   "start one with 'ray start --head' or fix the address") from None
 
 
 def render_task(task: SceneTask, spec_data: dict[str, Any], out: str, index: int,
@@ -216,6 +234,11 @@ class RayBackend(Backend):
     def default_threads(self, options: RunOptions) -> int:
         return 1
 
+    def check(self, options: RunOptions) -> None:
+        super().check(options)
+        if options.address is not None:
+            _probe(options.address)
+
     def run(self, spec: JobSpec, todo: Sequence[int], options: RunOptions, reporter: Reporter,
             task: SceneTask | None = None) -> None:
         import ray
@@ -225,8 +248,12 @@ class RayBackend(Backend):
             local = options.address is None
             cpus = {"num_cpus": options.workers * options.worker_threads()} \
                 if local and options.workers else {}
-            ray.init(address="local" if local else options.address, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.ERROR, **cpus)
+            try:
+                ray.init(address="local" if local else options.address, include_dashboard=False,
+                         log_to_driver=False, logging_level=logging.ERROR, **cpus)
+            except ConnectionError as e:
+                raise SceneValidationError(f"--address {options.address}: cannot connect to Ray "
+                                           f"({one_line(e)})") from None
         try:
             _Driver(spec, options, reporter, task if task is not None else RenderTask()).run(todo)
         finally:

@@ -37,7 +37,7 @@ def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int
     The spec, options and backend are checked before anything is written (``SceneSimError``).
     A directory holding another job is refused unless ``restart`` (which deletes its scenes)."""
     spec.validate()
-    options.executor.check()
+    options.executor.check(options)
     spec = _settle_device(spec, options)
     out = Path(spec.out)
     stale = tempdirs.remove_stale()  # left by killed runs, workers or renders on this machine

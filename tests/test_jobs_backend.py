@@ -10,6 +10,7 @@ import pytest
 
 from render_workers import options as options_module
 from render_workers.backend import Backend
+from render_workers.cli import main
 from render_workers.job import JobSpec
 from render_workers.joblog import read_log
 from render_workers.local import LocalBackend
@@ -66,3 +67,18 @@ def test_a_registered_backend_gets_the_missing_scenes_from_the_runner(tmp_path, 
     start = read_log(tmp_path)[0]
     assert (start["event"], start["backend"], start["threads"]) == ("run_start", "recording", 3)
     assert len([r for r in read_log(tmp_path) if r["event"] == "scene_failed"]) == 3
+
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("127.0.0.1:1", "--address 127.0.0.1:1: no Ray cluster answers there (Connection refused); start one "
+                    "with 'ray start --head' or fix the address"),
+    ("head-node", "--address: got 'head-node', expected auto, HOST:PORT or ray://HOST:PORT"),
+])
+def test_a_ray_address_where_no_cluster_answers_is_one_error_before_anything_is_written(
+        tmp_path, capsys, address, message):
+    pytest.importorskip("ray")
+    out = tmp_path / "out"
+    code = main(["render", "--recipe", "movi-a", "--out", str(out), "--backend", "ray", "--address", address])
+    assert code == 2
+    assert capsys.readouterr().err == f"scenesim: error: {message}\n"
+    assert not out.exists()
