@@ -159,7 +159,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-memory", type=_count, default=4096, metavar="MIB",
                    help="replace a local worker whose resident memory passes MIB after a scene (0: never)")
     g.add_argument("--backend", choices=BACKENDS, default="local", help="where scenes render")
-    g.add_argument("--address", help="Ray cluster address (auto, HOST:PORT or ray://HOST:10001); "
+    g.add_argument("--address", help="Ray cluster address (auto, or HOST:PORT of the head node); "
                    "default: start a local Ray instance")
 
 

@@ -28,7 +28,7 @@ class RunOptions:
     timeout_s: seconds a scene may take before its worker is killed (None: no limit).
     recycle_after: scenes a worker renders before it is replaced by a fresh process.
     max_memory_mb: resident memory (MiB) past which a local worker is replaced after its scene
-    (0: no limit). address: Ray cluster address (``auto``, ``HOST:PORT``, ``ray://HOST:10001``);
+    (0: no limit). address: Ray cluster address (``auto`` or the head node's ``HOST:PORT``);
     None starts a local Ray instance.
     """
 

@@ -46,13 +46,18 @@ PROBE_TIMEOUT_S = 10.0
 
 
 def _probe(address: str) -> None:
-    """Refuses an ``--address`` (``HOST:PORT`` or ``ray://HOST:PORT``) where nothing accepts a
-    connection: Ray itself would retry for minutes, printing warnings. ``auto`` is left to Ray."""
+    """Refuses an ``--address`` that is not ``auto`` or ``HOST:PORT``, or where nothing accepts a
+    connection (Ray itself would retry for minutes, printing warnings). Ray Client addresses
+    (``ray://``) are refused: Ray Client cannot stream a task's items, and the driver follows each
+    scene's start that way. ``auto`` is left to Ray."""
     if address == "auto":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address.startswith("ray://"):
+        raise SceneValidationError(f"--address {address}: Ray Client (ray://) is not supported; run scenesim "
+                                   "on a node of the cluster with --address HEAD_IP:6379 (or auto)")
+    host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise SceneValidationError(f"--address: got {address!r}, expected auto, HOST:PORT or ray://HOST:PORT")
+        raise SceneValidationError(f"--address: got {address!r}, expected auto or HOST:PORT")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
     except OSError as e:
@@ -93,7 +98,8 @@ def _error_text(error: Exception, out: Path) -> str:
 
 @dataclass
 class _Attempt:
-    """One attempt of a scene in flight: its generator, and once it started, when and where."""
+    """One attempt of a scene in flight (keyed by its task's generator): since when it renders, and
+    whether the driver ended it for passing the timeout."""
 
     index: int
     attempt: int
@@ -167,9 +173,6 @@ class _Driver:
             error = f"timed out after {self.options.timeout_s:g} s" if attempt.timed_out \
                 else _error_text(e, self.spec.out)
             self._failed(gen, error)
-            return
-        except StopIteration:  # cannot happen: the report is the last item and ends the attempt
-            self._failed(gen, "the Ray task ended without a report")
             return
         if attempt.started is None:
             attempt.started = time.monotonic()

@@ -72,7 +72,9 @@ def test_a_registered_backend_gets_the_missing_scenes_from_the_runner(tmp_path, 
 @pytest.mark.parametrize(("address", "message"), [
     ("127.0.0.1:1", "--address 127.0.0.1:1: no Ray cluster answers there (Connection refused); start one "
                     "with 'ray start --head' or fix the address"),
-    ("head-node", "--address: got 'head-node', expected auto, HOST:PORT or ray://HOST:PORT"),
+    ("head-node", "--address: got 'head-node', expected auto or HOST:PORT"),
+    ("ray://head:10001", "--address ray://head:10001: Ray Client (ray://) is not supported; run scenesim on "
+                         "a node of the cluster with --address HEAD_IP:6379 (or auto)"),
 ])
 def test_a_ray_address_where_no_cluster_answers_is_one_error_before_anything_is_written(
         tmp_path, capsys, address, message):
