@@ -155,9 +155,10 @@ def test_losing_a_node_mid_job_costs_one_attempt_and_the_job_completes(reference
             _render(tmp_path, "--backend", "ray", "--address", cluster.address)))
         driver.start()
         starts = lambda: [r for r in _events(tmp_path, "scene_start") if r["index"] == 2]  # noqa: E731
-        _wait_for(lambda: (tmp_path / "stalled_2").exists() and starts(), "scene 2 to hang")
+        partial = tmp_path / "scene_00002.partial"  # what the dying node leaves behind
+        _wait_for(lambda: (tmp_path / "stalled_2").exists() and starts() and partial.is_dir(),
+                  "scene 2 to hang, half written")
         (start,) = starts()
-        assert (tmp_path / "scene_00002.partial").is_dir()  # the dying node leaves its scene unfinished
         t_kill, killed_at = time.monotonic(), time.time()
         cluster.remove_node(nodes[start["node"]], allow_graceful=False)
         driver.join(WAIT_S)
