@@ -224,9 +224,10 @@ def _marked_processes(marker: str) -> list[int]:
 
 
 def _wait_for_hang(out: Path, process: subprocess.Popen, stall: int) -> None:
-    """Until scene ``stall`` hangs and two other scenes are done."""
-    _wait_for(lambda: (out / f"stalled_{stall}").exists() and len(_done(read_log(out))) >= 2
-              or process.poll() is not None, "a hung scene and two done")
+    """Until scene ``stall`` hangs, half written, and two other scenes are done."""
+    hung = lambda: (out / f"stalled_{stall}").exists() and (out / f"scene_{stall:05d}.partial").is_dir()  # noqa: E731
+    _wait_for(lambda: hung() and len(_done(read_log(out))) >= 2 or process.poll() is not None,
+              "a hung scene and two done")
     assert process.poll() is None, process.communicate()[0]
 
 
