@@ -8,6 +8,7 @@ import ctypes
 import errno
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -151,11 +152,12 @@ class DiskFullTask(RenderTask):
 @dataclass(frozen=True)
 class HangInBlenderTask(RenderTask):
     """The real ``RenderTask``, except that the first attempt of scene ``index`` hangs inside
-    Blender's render call: a persistent ``render_pre`` handler calls ``pause()`` through a
+    Blender's render call: a persistent ``render_pre`` handler (which Blender's C render code calls)
+    touches ``OUT/.hung_<index>``, blocks every signal and calls ``pause()`` through a
     ``ctypes.PyDLL`` (which keeps the GIL), so the process blocks in C under
     ``bpy.ops.render.render`` with the GIL held, as a deadlock in Cycles or a GPU driver would: no
-    Python code runs again in it, so no Python-level timeout or signal handler can end it; only
-    killing the process can."""
+    Python code runs again in it, so no Python-level timeout or signal handler can end it, and even
+    SIGTERM and SIGINT stay pending; only SIGKILL can. Later attempts (the marker exists) render."""
 
     index: int = 1
 
@@ -164,11 +166,13 @@ class HangInBlenderTask(RenderTask):
 
         marker = Path(spec.out) / f".hung_{index}"
         if index == self.index and not marker.exists():
-            marker.touch()
 
-            @bpy.app.handlers.persistent
+            @bpy.app.handlers.persistent  # survives the reset at the start of the scene
             def hang(*_: Any) -> None:
-                ctypes.PyDLL(None).pause()
+                marker.touch()
+                signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+                while True:
+                    ctypes.PyDLL(None).pause()
 
             bpy.app.handlers.render_pre.append(hang)
         return super().__call__(spec, index, threads)

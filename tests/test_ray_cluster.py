@@ -4,14 +4,13 @@ the middle of a job, a scene hung inside Blender ended by ``--timeout``, Ctrl-C 
 tasks in flight, and resume after the driver was killed with SIGKILL. Every job ends with the same
 files, byte for byte, as a 1-worker local run.
 
-Faults are injected with ``StallingRenderTask``, the real ``RenderTask`` with a Blender render
-handler that blocks on the first attempt of one scene (see there). The driver under test picks it
-up because the tests replace the ``RenderTask`` that ``render_workers.ray_backend`` instantiates."""
+Faults are injected with ``tests.job_faults.HangInBlenderTask``, the real ``RenderTask`` with a
+Blender render handler that blocks in C on the first attempt of one scene (see there). The driver
+under test picks it up because the tests replace the ``RenderTask`` that
+``render_workers.ray_backend`` instantiates."""
 
 from __future__ import annotations
 
-import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,6 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,81 +25,21 @@ import pytest
 
 from render_workers import ray_backend
 from render_workers.cli import main
-from render_workers.job import JobSpec
 from render_workers.joblog import read_log
-from render_workers.worker import RenderTask
+from tests.job_faults import JOB, NAMES, HangInBlenderTask, assert_identical_jobs, events, render
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-SCENES = 6
-NAMES = [f"scene_{k:05d}" for k in range(SCENES)]
-JOB = ["--recipe", "movi-a", "--seed", "11", "--scenes", str(SCENES), "--param", "max_objects=3",
-       "--resolution", "16", "--frames", "2", "--samples", "1"]
 WAIT_S = 240.0
 """Generous bound on any wait of these tests (the machine is shared; nothing asserts a duration)."""
-
-
-@dataclass(frozen=True)
-class StallingRenderTask(RenderTask):
-    """``RenderTask`` that hangs inside Blender on the first attempt of scene ``stall``: a
-    ``render_pre`` handler, which Blender's C render code calls before it renders, touches
-    ``OUT/stalled_<k>``, blocks every signal and waits in libc ``pause()`` through ``ctypes.PyDLL``,
-    which keeps the GIL. Like a deadlock in Cycles, no Python code of the process runs again (no
-    signal handler, no thread, no alarm), and even SIGTERM and SIGINT stay pending: only SIGKILL
-    ends it. Later attempts (the marker exists) render normally."""
-
-    stall: int = -1
-
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
-        marker = Path(spec.out) / f"stalled_{index}"
-        if index == self.stall and not marker.exists():
-            import bpy  # loaded by warm_up already; tests may reach into Blender
-
-            @bpy.app.handlers.persistent  # survives the reset at the start of the scene
-            def hang(*_: Any) -> None:
-                marker.touch()
-                signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-                while True:
-                    ctypes.PyDLL(None).pause()
-
-            bpy.app.handlers.render_pre.append(hang)
-        return super().__call__(spec, index, threads)
-
-
-def _render(out: Path, *extra: str) -> int:
-    return main(["render", *JOB, "--out", str(out), *extra])
+ROOT = str(Path(__file__).parents[1])
+"""Where Ray workers and driver subprocesses import ``tests.job_faults`` from."""
 
 
 def _done(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {r["index"]: r for r in records if r["event"] == "scene_done"}
-
-
-def _events(out: Path, kind: str) -> list[dict[str, Any]]:
-    return [r for r in read_log(out) if r["event"] == kind]
-
-
-def _what_was_made(metadata: Path) -> dict[str, Any]:
-    """``metadata.json`` without how the scene was run (stage timings, Cycles threads)."""
-    data = json.loads(metadata.read_text())
-    del data["timings"], data["render_settings"]["threads"]
-    return data
-
-
-def _assert_same_files(expected: Path, actual: Path) -> None:
-    """Every scene directory holds the same files with the same bytes (``metadata.json``: the same
-    content but for how it was run); nothing unfinished is left."""
-    for name in NAMES:
-        files = sorted(p.name for p in (expected / name).iterdir())
-        assert sorted(p.name for p in (actual / name).iterdir()) == files, name
-        for file in files:
-            a, b = expected / name / file, actual / name / file
-            if file == "metadata.json":
-                assert _what_was_made(a) == _what_was_made(b), name
-            else:
-                assert a.read_bytes() == b.read_bytes(), f"{name}/{file} differs"
-    assert not list(actual.glob("*.partial"))
 
 
 def _wait_for(condition: Any, what: str) -> None:
@@ -123,19 +61,18 @@ def _alive(pid: int) -> bool:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The job rendered by one local worker, uninterrupted."""
     out = tmp_path_factory.mktemp("reference")
-    assert _render(out, "--workers", "1") == 0
+    assert render(out, "--workers", "1") == 0
     return out
 
 
 @pytest.fixture
 def stall_scene(monkeypatch: pytest.MonkeyPatch):
-    """Makes the Ray driver run ``StallingRenderTask(stall=k)``; Ray workers (started after this,
-    with this environment) find it on PYTHONPATH."""
-    tests = str(Path(__file__).parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
+    """Makes the Ray driver run ``HangInBlenderTask(index=k)``; Ray workers (started after this,
+    with this environment) import it from ``ROOT``."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
 
     def stall(index: int) -> None:
-        monkeypatch.setattr(ray_backend, "RenderTask", lambda: StallingRenderTask(stall=index))
+        monkeypatch.setattr(ray_backend, "RenderTask", lambda: HangInBlenderTask(index=index))
 
     return stall
 
@@ -152,11 +89,11 @@ def test_losing_a_node_mid_job_costs_one_attempt_and_the_job_completes(reference
         t_up = time.monotonic()
         result: list[int] = []
         driver = threading.Thread(target=lambda: result.append(
-            _render(tmp_path, "--backend", "ray", "--address", cluster.address)))
+            render(tmp_path, "--backend", "ray", "--address", cluster.address)))
         driver.start()
-        starts = lambda: [r for r in _events(tmp_path, "scene_start") if r["index"] == 2]  # noqa: E731
+        starts = lambda: [r for r in events(tmp_path, "scene_start") if r["index"] == 2]  # noqa: E731
         partial = tmp_path / "scene_00002.partial"  # what the dying node leaves behind
-        _wait_for(lambda: (tmp_path / "stalled_2").exists() and starts() and partial.is_dir(),
+        _wait_for(lambda: (tmp_path / ".hung_2").exists() and starts() and partial.is_dir(),
                   "scene 2 to hang, half written")
         (start,) = starts()
         t_kill, killed_at = time.monotonic(), time.time()
@@ -166,15 +103,15 @@ def test_losing_a_node_mid_job_costs_one_attempt_and_the_job_completes(reference
         assert result == [0]
     finally:
         cluster.shutdown()
-    (error,) = _events(tmp_path, "scene_error")
+    (error,) = events(tmp_path, "scene_error")
     assert (error["index"], error["attempt"], error["retry"]) == (2, 1, True)
     # Ray names the node's death, or the worker's if it saw that first
     assert error["error"].startswith(("NodeDiedError: ", "WorkerCrashedError: ")), error
     done = _done(read_log(tmp_path))
-    assert sorted(done) == list(range(SCENES)) and done[2]["attempt"] == 2
+    assert sorted(done) == list(range(len(NAMES))) and done[2]["attempt"] == 2
     assert done[2]["node"] != start["node"]
     assert {r["node"] for r in done.values()} == set(nodes)  # the job ran across both nodes
-    _assert_same_files(reference, tmp_path)
+    assert_identical_jobs(reference, tmp_path)
     _wait_for(lambda: not _alive(start["worker"]), "the lost node's worker to end")
     print(f"\nnode loss: cluster up {t_up - t0:.1f} s; job start to node removed {t_kill - t_up:.1f} s; "
           f"removed to job end {t_end - t_kill:.1f} s, the lost attempt's error logged after "
@@ -183,14 +120,14 @@ def test_losing_a_node_mid_job_costs_one_attempt_and_the_job_completes(reference
 
 def test_a_scene_hung_inside_blender_is_killed_at_the_timeout_and_retried(reference, tmp_path, stall_scene):
     stall_scene(1)
-    assert _render(tmp_path, "--backend", "ray", "--workers", "2", "--timeout", "20") == 0
-    (error,) = _events(tmp_path, "scene_error")
+    assert render(tmp_path, "--backend", "ray", "--workers", "2", "--timeout", "20") == 0
+    (error,) = events(tmp_path, "scene_error")
     assert (error["index"], error["attempt"], error["error"], error["retry"]) == (
         1, 1, "timed out after 20 s", True)
-    assert (tmp_path / "stalled_1").exists() and _done(read_log(tmp_path))[1]["attempt"] == 2
-    hung = [r["worker"] for r in _events(tmp_path, "scene_start") if (r["index"], r["attempt"]) == (1, 1)]
+    assert (tmp_path / ".hung_1").exists() and _done(read_log(tmp_path))[1]["attempt"] == 2
+    hung = [r["worker"] for r in events(tmp_path, "scene_start") if (r["index"], r["attempt"]) == (1, 1)]
     assert not _alive(hung[0])
-    _assert_same_files(reference, tmp_path)
+    assert_identical_jobs(reference, tmp_path)
 
 
 def _driver(out: Path, marker: str, stall: int) -> subprocess.Popen:
@@ -198,14 +135,13 @@ def _driver(out: Path, marker: str, stall: int) -> subprocess.Popen:
     its own, as from a terminal; every process it starts (Ray's, Blender's) inherits ``marker`` in
     its environment."""
     code = ("import sys; from render_workers import ray_backend; from render_workers.cli import main; "
-            "from test_ray_cluster import StallingRenderTask; "
-            f"ray_backend.RenderTask = lambda: StallingRenderTask(stall={stall}); "
+            "from tests.job_faults import HangInBlenderTask; "
+            f"ray_backend.RenderTask = lambda: HangInBlenderTask(index={stall}); "
             "sys.exit(main(sys.argv[1:]))")
     command = [sys.executable, "-c", code, "render", *JOB, "--out", str(out), "--backend", "ray",
                "--workers", "2"]
-    tests = str(Path(__file__).parent)
     env = {**os.environ, "SCENESIM_TEST_RUN": marker,
-           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -225,7 +161,7 @@ def _marked_processes(marker: str) -> list[int]:
 
 def _wait_for_hang(out: Path, process: subprocess.Popen, stall: int) -> None:
     """Until scene ``stall`` hangs, half written, and two other scenes are done."""
-    hung = lambda: (out / f"stalled_{stall}").exists() and (out / f"scene_{stall:05d}.partial").is_dir()  # noqa: E731
+    hung = lambda: (out / f".hung_{stall}").exists() and (out / f"scene_{stall:05d}.partial").is_dir()  # noqa: E731
     _wait_for(lambda: hung() and len(_done(read_log(out))) >= 2 or process.poll() is not None,
               "a hung scene and two done")
     assert process.poll() is None, process.communicate()[0]
@@ -244,7 +180,7 @@ def test_ctrl_c_with_tasks_in_flight_exits_130_and_leaves_nothing_running(refere
     _wait_for(lambda: not _marked_processes(marker), "every process of the run to end")
     assert 2 not in _done(read_log(tmp_path))
     assert main(["resume", str(tmp_path), "--workers", "2"]) == 0  # how a job runs may change on resume
-    _assert_same_files(reference, tmp_path)
+    assert_identical_jobs(reference, tmp_path)
 
 
 def test_resume_after_the_driver_was_killed_renders_the_same_files(reference, tmp_path):
@@ -258,4 +194,4 @@ def test_resume_after_the_driver_was_killed_renders_the_same_files(reference, tm
     assert main(["resume", str(tmp_path), "--backend", "ray", "--workers", "2"]) == 0
     resumed = [r for r in read_log(tmp_path) if r["event"] == "run_start"][-1]
     assert "scene_00002.partial" in resumed["removed"]
-    _assert_same_files(reference, tmp_path)
+    assert_identical_jobs(reference, tmp_path)
