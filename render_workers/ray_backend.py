@@ -17,6 +17,7 @@ pinning the process to cores of its own (``core_lease``); a process is replaced 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -167,9 +168,7 @@ class _Driver:
         except ray.exceptions.RayError as e:
             cause = getattr(e, "cause", None)
             if isinstance(cause, StorageError):  # the output is full or read-only: stop the job
-                del self.flights[gen]
-                remove_leftovers(self.spec.out, [scene_name(attempt.index)])
-                raise StorageError(f"{scene_name(attempt.index)}: {cause}") from None
+                self._storage_failed(gen, cause)
             error = f"timed out after {self.options.timeout_s:g} s" if attempt.timed_out \
                 else _error_text(e, self.spec.out)
             self._failed(gen, error)
@@ -181,6 +180,17 @@ class _Driver:
         else:
             del self.flights[gen]
             self.reporter.done(item, attempt.attempt)
+
+    def _storage_failed(self, gen: Any, error: StorageError) -> None:
+        """The output file system is full or read-only: no attempt can succeed until the user acts,
+        so the job stops here (``run`` cancels the rest) rather than retry every scene into it."""
+        attempt = self.flights.pop(gen)
+        name = scene_name(attempt.index)
+        remove_leftovers(self.spec.out, [name])
+        with contextlib.suppress(StorageError):  # the job log may be on the same file system
+            self.reporter.log.write("scene_error", scene=name, index=attempt.index, attempt=attempt.attempt,
+                                    error=one_line(error), retry=False)
+        raise StorageError(f"{name}: {error}") from None
 
     def _enforce_timeout(self) -> None:
         """Kills the worker of every scene past ``timeout_s``; its error then ends the attempt."""

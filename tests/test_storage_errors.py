@@ -100,7 +100,7 @@ def test_the_pool_stops_at_the_first_full_disk_error_without_retrying(tmp_path):
 @pytest.mark.slow
 def test_ray_stops_the_job_at_a_full_disk_too(tmp_path):
     ray = pytest.importorskip("ray")
-    from render_workers.ray_backend import run_ray
+    from render_workers.ray_backend import RayBackend
 
     here = str(Path(__file__).parent)  # Ray's workers import this module to run FullFromTask
     ray.init(num_cpus=1, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": here}})
@@ -109,8 +109,10 @@ def test_ray_stops_the_job_at_a_full_disk_too(tmp_path):
         with JobLog(tmp_path) as log:
             reporter = Reporter(log, 6, 0, stream=io.StringIO())
             with pytest.raises(StorageError, match=r"^scene_0000\d: no space left on the device \(ENOSPC\) "):
-                run_ray(spec, range(6), RunOptions(backend="ray", workers=1, retries=0), reporter,
-                        task=FullFromTask(first=1))
+                RayBackend().run(spec, range(6), RunOptions(backend="ray", workers=1, retries=0), reporter,
+                                 task=FullFromTask(first=1))
     finally:
         ray.shutdown()
     assert not reporter.failures  # stopped, not six scenes reported failed one after another
+    (error,) = [r for r in read_log(tmp_path) if r["event"] == "scene_error"]
+    assert not error["retry"] and error["error"].startswith("StorageError: no space left")
