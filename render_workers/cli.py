@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 32 scenes or 768 frames)")
     export.add_argument("--float-format", choices=["tiff", "npy"], help="webdataset: float passes as the "
                         "scene's compressed TIFF (default) or as .npy")
+    export.add_argument("--amodal", action="store_true",
+                        help="coco: add amodal masks, boxes and visible fractions (scenes with the amodal "
+                             "pass)")
     bench = sub.add_parser("bench", help="measure stage times, overhead over bare Cycles, quality per time, "
                            "ground-truth speed and worker scaling (README, Performance)")
     bench.add_argument("--quick", action="store_true", help="a smaller scene and fewer runs (a few minutes)")
@@ -261,6 +264,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from sim.coco import export_command
 
         return export_command(args)
+    if args.amodal:
+        raise OutputError(f"--amodal: only 'export coco' writes amodal masks, not {args.format!r}")
     from sim.export.command import export_command
 
     return export_command(args)

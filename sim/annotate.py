@@ -100,6 +100,16 @@ def visibility(seg: np.ndarray, n_instances: int) -> list[int]:
     return [int(c) for c in counts[1:n_instances + 1]]
 
 
+def mask_boxes(masks: np.ndarray) -> list[list[int] | None]:
+    """Per plane of bool (N, H, W) ``masks`` its box ``[xmin, ymin, xmax, ymax]`` (pixel edges, as
+    ``boxes_2d``), or None for an empty plane."""
+    out: list[list[int] | None] = []
+    for mask in masks:
+        cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+        out.append([int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1] if cols.size else None)
+    return out
+
+
 def _check_ids(seg: np.ndarray, n_instances: int) -> None:
     if seg.size and int(seg.max()) > n_instances:
         raise ValueError(f"segmentation: id {int(seg.max())} exceeds n_instances = {n_instances}")

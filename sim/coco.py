@@ -9,7 +9,11 @@ categories (else asset ids) in use, numbered in name order.
 ``file_name`` is the frame's RGB image relative to ``DIR``
 (absent on disk for ``--gt-only`` scenes). Extra keys, which COCO readers ignore: on images
 ``scene`` and ``frame``, on annotations ``instance_id`` (the segmentation id, stable over a scene's
-frames: a track id).
+frames: a track id). With ``amodal`` (``scenesim export coco --amodal``, scenes rendered with the
+``amodal`` pass), each annotation also has ``amodal_segmentation`` (RLE of the full silhouette as if
+unoccluded), ``amodal_bbox`` [x, y, w, h], ``amodal_area`` and ``visible_fraction`` (area /
+amodal_area), as in COCO-style amodal datasets (KINS, COCOA); an instance is annotated in the
+frames it is visible in.
 
 The RLE encoder and decoder are our own (``rle_encode``, ``rle_decode``); ``validate_coco`` checks a
 document against the format, so the tests need no pycocotools.
@@ -104,10 +108,10 @@ def _categories(scenes: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _scene_annotations(scene_name: str, path: Path, root: Path, metadata: dict[str, Any],
-                       categories: dict[str, int], image_id: int,
-                       ann_id: int) -> Iterator[tuple[str, dict[str, Any]]]:
+                       categories: dict[str, int], image_id: int, ann_id: int,
+                       amodal: bool) -> Iterator[tuple[str, dict[str, Any]]]:
     """("image" | "annotation", entry) of one camera's view ``path`` of scene ``scene_name``, reading
-    one segmentation frame at a time."""
+    one segmentation (and amodal) frame at a time."""
     width, height = metadata["scene"]["resolution"]
     instances = metadata["instances"]
     camera = metadata["camera"].get("name", "camera")
@@ -115,31 +119,42 @@ def _scene_annotations(scene_name: str, path: Path, root: Path, metadata: dict[s
         yield "image", {"id": image_id, "file_name": os.path.relpath(path / PASSES["rgba"].filename(t), root),
                         "width": width, "height": height, "scene": scene_name, "camera": camera, "frame": t}
         seg = read_pass(path, "segmentation", t, (width, height))
+        masks = read_pass(path, "amodal", t, (width, height), len(instances)) if amodal else None
         for inst in instances:
             box = inst["bbox_2d"][t]
             if box is None:
                 continue
             mask = seg == inst["id"]
             x0, y0, x1, y1 = box
-            yield "annotation", {
+            annotation = {
                 "id": ann_id, "image_id": image_id, "instance_id": inst["id"],
                 "category_id": categories[inst.get("category") or inst["asset"]],
                 "segmentation": rle_encode(mask), "area": int(mask.sum()),
                 "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": 0}
+            if masks is not None:
+                full = masks[inst["id"] - 1]
+                a0, b0, a1, b1 = inst["amodal_bbox_2d"][t]
+                annotation.update(amodal_segmentation=rle_encode(full), amodal_area=int(full.sum()),
+                                  amodal_bbox=[a0, b0, a1 - a0, b1 - b0],
+                                  visible_fraction=inst["visible_fraction"][t])
+            yield "annotation", annotation
             ann_id += 1
         image_id += 1
 
 
-def coco_document(root: Path) -> dict[str, Any]:
+def coco_document(root: Path, amodal: bool = False) -> dict[str, Any]:
     """The COCO document (a JSON-ready dict) of every complete scene in a scene or job directory
-    (of a multi-camera scene, every camera's frames)."""
+    (of a multi-camera scene, every camera's frames); ``amodal``: add the amodal masks (module
+    docstring)."""
     root = Path(root)
     named = [(scene.name, view) for scene in find_scenes(root) for view in find_views(scene)]
     paths = [view for _, view in named]
     metadata = [read_metadata(p) for p in paths]
     for p, m in zip(paths, metadata, strict=True):
-        if "segmentation" not in m["passes"]:
-            raise OutputError(f"{p}: has no segmentation pass; COCO masks need it")
+        for needed in ("segmentation", "amodal") if amodal else ("segmentation",):
+            if needed not in m["passes"]:
+                raise OutputError(f"pass {needed!r}: {p} was rendered without it (it has "
+                                  f"{', '.join(m['passes'])}); COCO{' --amodal' if amodal else ''} needs it")
     categories = _categories(metadata)
     doc: dict[str, Any] = {
         "info": {"description": f"scenesim export of {root.name}", "version": "1.0"},
@@ -150,15 +165,15 @@ def coco_document(root: Path) -> dict[str, Any]:
     }
     for (scene_name, p), m in zip(named, metadata, strict=True):
         for kind, entry in _scene_annotations(scene_name, p, root, m, categories, len(doc["images"]) + 1,
-                                              len(doc["annotations"]) + 1):
+                                              len(doc["annotations"]) + 1, amodal):
             doc["images" if kind == "image" else "annotations"].append(entry)
     return doc
 
 
-def export_coco(root: Path, out: Path) -> dict[str, int]:
-    """Writes the COCO document of ``root`` to ``out`` (JSON); returns its counts of images,
-    annotations and categories."""
-    doc = coco_document(root)
+def export_coco(root: Path, out: Path, amodal: bool = False) -> dict[str, int]:
+    """Writes the COCO document of ``root`` to ``out`` (JSON), with amodal masks if ``amodal``;
+    returns its counts of images, annotations and categories."""
+    doc = coco_document(root, amodal)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -207,7 +222,7 @@ def validate_coco(doc: Mapping[str, Any]) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     """``scenesim export coco DIR OUT``: writes the document and prints what it holds."""
-    counts = export_coco(args.dir, args.out)
+    counts = export_coco(args.dir, args.out, getattr(args, "amodal", False))
     print(f"{args.out}: {counts['images']} images, {counts['annotations']} annotations, "
           f"{counts['categories']} categories")
     return 0

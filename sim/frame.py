@@ -23,6 +23,9 @@ RENDER_OUTPUTS: dict[str, str] = {
     "object_coordinates": "float32 (H, W, 3) surface point in the object's canonical frame mapped to "
                           "[0, 1] by sim.assets.canonical_bounds ((p - lo) / (hi - lo)); 0 where no "
                           "surface",
+    "amodal": "bool (N, H, W), N = len(scene.instances): per instance k = 1…N its full silhouette "
+              "as if nothing occluded it: the pixels whose centre ray hits it when it is alone in "
+              "the scene (inside the image only)",
 }
 """Render output name -> dtype, shape and convention (H, W = scene.resolution[1], [0]; row 0 is the
 image top). Every output but ``rgba`` comes from the one ground-truth render."""

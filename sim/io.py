@@ -60,7 +60,10 @@ def _read_json(path: Path) -> Any:
 
 
 def _encode(spec: PassSpec, path: Path, array: np.ndarray) -> None:
-    if spec.ext == "tiff":
+    if spec.ext == "npz":  # bit-packed bool planes (PassSpec description)
+        with open(path, "wb") as f:
+            np.savez_compressed(f, packed=np.packbits(array, axis=-1))
+    elif spec.ext == "tiff":
         tifffile.imwrite(path, array, photometric="minisblack", planarconfig="contig",
                          compression="zlib", compressionargs={"level": 1}, predictor=3)
     elif spec.dtype is np.bool_:
@@ -69,14 +72,27 @@ def _encode(spec: PassSpec, path: Path, array: np.ndarray) -> None:
         iio.imwrite(path, array)
 
 
+def _read_packed(stream: Path | io.BytesIO, width: int) -> np.ndarray:
+    """bool (N, H, W) planes of an ``npz`` pass (``packed`` = numpy.packbits(planes, axis=-1))."""
+    with np.load(stream, allow_pickle=False) as npz:
+        packed = npz["packed"]
+    if packed.dtype != np.uint8 or packed.ndim != 3 or packed.shape[-1] != (width + 7) // 8:
+        raise ValueError(f"packed is {packed.dtype} {packed.shape}, expected uint8 (N, H, "
+                         f"{(width + 7) // 8})")
+    return np.unpackbits(packed, axis=-1, count=width).astype(bool)
+
+
 def decode_pass(spec: PassSpec, source: Path | bytes, shape: tuple[int, ...],
                 where: str | None = None) -> np.ndarray:
     """The array of pass ``spec`` in ``source``, a file or a file's bytes (a shard member; ``where``
-    names it in errors), checked against its dtype and ``shape``; 0/255 masks become bool."""
+    names it in errors), checked against its dtype and ``shape`` (for a per-instance pass a leading
+    -1 accepts any number of instances); 0/255 masks become bool."""
     where = where or str(source)
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        if spec.ext == "tiff":
+        if spec.ext == "npz":
+            array = _read_packed(stream, shape[-1])
+        elif spec.ext == "tiff":
             array = tifffile.imread(stream)
         else:
             array = iio.imread(stream, extension=f".{spec.ext}")
@@ -84,14 +100,18 @@ def decode_pass(spec: PassSpec, source: Path | bytes, shape: tuple[int, ...],
         raise OutputError(f"{where}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
     if spec.dtype is np.bool_ and array.dtype == np.uint8:
         array = array > 127
+    if spec.per_instance and shape[0] < 0:
+        shape = (array.shape[0], *shape[1:])
     if array.dtype != spec.dtype or array.shape != shape:
         raise OutputError(f"{where}: {array.dtype} {array.shape}, expected {np.dtype(spec.dtype)} {shape}")
     return array
 
 
-def read_pass(scene_dir: Path, name: str, frame: int, resolution: tuple[int, int]) -> np.ndarray:
+def read_pass(scene_dir: Path, name: str, frame: int, resolution: tuple[int, int],
+              instances: int | None = None) -> np.ndarray:
     """Decodes one file: pass ``name`` of frame ``frame`` in ``scene_dir`` (a scene of ``resolution``
-    (width, height)), as an array of the pass's ``PassSpec`` dtype and shape."""
+    (width, height) and, for a per-instance pass, ``instances`` instances: None = as many as the
+    file holds), as an array of the pass's ``PassSpec`` dtype and shape."""
     spec = PASSES.get(name)
     if spec is None:
         raise OutputError(f"pass {name!r}: unknown; known: {', '.join(PASSES)}")
@@ -99,7 +119,7 @@ def read_pass(scene_dir: Path, name: str, frame: int, resolution: tuple[int, int
     if not file.is_file():
         raise OutputError(f"{file}: missing; the scene directory is damaged, render it again")
     width, height = resolution
-    return decode_pass(spec, file, spec.shape(height, width))
+    return decode_pass(spec, file, spec.shape(height, width, -1 if instances is None else instances))
 
 
 def _check_point_tracks(arrays: Mapping[str, np.ndarray], frames: int, where: str) -> dict[str, np.ndarray]:
@@ -203,9 +223,11 @@ class SceneWriter(_AtomicDirectory):
             if not isinstance(array, np.ndarray) or array.dtype != spec.dtype:
                 got = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
                 raise OutputError(f"pass {name!r}: got {got}, expected {np.dtype(spec.dtype)}")
-            size = self._size or array.shape[:2]
-            if array.ndim < 2 or array.shape != spec.shape(*size):
-                expected = spec.shape(*size) if len(size) == 2 else spec.description
+            plane = array.shape[1:3] if spec.per_instance else array.shape[:2]
+            size = self._size or plane
+            expected = spec.shape(*size, array.shape[0] if spec.per_instance else 0) if len(size) == 2 \
+                else spec.description
+            if array.ndim < 2 or array.shape != expected:
                 raise OutputError(f"pass {name!r}: shape {array.shape}, expected {expected}")
             self._size = size
             path = self.partial_path / spec.filename(int(t))
@@ -362,10 +384,10 @@ def load_scene(path: Path, passes: Iterable[str] | None = None,
     ``"point_tracks"`` (a dict of ``POINT_TRACK_FIELDS`` arrays) when the scene has them, plus, per
     pass in ``passes`` (None = every pass written, ``metadata["passes"]``; a pass the scene lacks is
     an OutputError naming it and the passes it has), an array (T, *PassSpec.shape) of its documented
-    dtype over ``frames`` (frame indices, None = all F frames, T = how many). Only the requested
-    passes and frames are decoded. A multi-camera scene is read one camera at a time: ``camera``
-    names it (``camera_directory``); its ``scene`` is the scene seen by that camera
-    (``Scene.view``)."""
+    dtype over ``frames`` (frame indices, None = all F frames, T = how many; a per-instance pass
+    such as ``amodal`` is (T, N, H, W), N = instances). Only the requested passes and frames are
+    decoded. A multi-camera scene is read one camera at a time: ``camera`` names it
+    (``camera_directory``); its ``scene`` is the scene seen by that camera (``Scene.view``)."""
     path = camera_directory(path, camera)
     metadata = read_metadata(path)
     scene = Scene.from_json((path / "scene.json").read_text())
@@ -389,8 +411,9 @@ def load_scene(path: Path, passes: Iterable[str] | None = None,
     width, height = scene.resolution
     for name in wanted:
         spec = PASSES[name]
-        stack = np.empty((len(times), *spec.shape(height, width)), dtype=spec.dtype)
+        n = len(scene.instances)
+        stack = np.empty((len(times), *spec.shape(height, width, n)), dtype=spec.dtype)
         for i, t in enumerate(times):
-            stack[i] = read_pass(path, name, int(t), scene.resolution)
+            stack[i] = read_pass(path, name, int(t), scene.resolution, n)
         out[name] = stack
     return out

@@ -101,12 +101,18 @@ def _object(scene: Scene, trajectory: Trajectory, i: int, obj2world: np.ndarray)
 
 def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: RenderSettings | None, *,
                    boxes_2d: Sequence[Sequence[Box2D]] | None, visibility: Sequence[Sequence[int]] | None,
+                   amodal_boxes_2d: Sequence[Sequence[Box2D]] | None = None,
+                   amodal_visibility: Sequence[Sequence[int]] | None = None,
                    timings: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The content of ``metadata.json``.
 
     ``boxes_2d[t][k-1]`` and ``visibility[t][k-1]`` are instance k's box (``sim.annotate.boxes_2d``)
     and visible pixel count (``sim.annotate.visibility``) in frame t, for t < scene.frames; both
     None for a job without ground truth (the instances then have no ``bbox_2d`` and ``visibility``).
+    ``amodal_boxes_2d``, ``amodal_visibility``: the same of the amodal masks (``sim.annotate.mask_boxes``,
+    pixel counts), with the ``amodal`` pass only; they add per instance per frame ``amodal_bbox_2d``,
+    ``amodal_visibility`` and ``visible_fraction`` (visible / amodal pixels, None where the amodal
+    mask is empty, e.g. out of view).
     ``timings``: optional seconds per pipeline stage. Instances (id k = segmentation value) come in
     scene order; background objects are listed apart under ``background_objects``. ``categories``:
     the category table of ``render_settings`` (default table without settings), id -> name.
@@ -115,9 +121,13 @@ def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: Render
     if trajectory.positions.shape[:2] != (frames, len(scene.objects)):
         raise OutputError(f"trajectory: {trajectory.positions.shape[:2]} (frames, objects), expected "
                           f"{(frames, len(scene.objects))} from the scene")
-    if (boxes_2d is None) != (visibility is None):
-        raise OutputError("boxes_2d, visibility: give both or neither")
-    for name, per_frame in (("boxes_2d", boxes_2d), ("visibility", visibility)):
+    pairs = ((boxes_2d, visibility), (amodal_boxes_2d, amodal_visibility))
+    unpaired = any((x is None) != (y is None) for x, y in pairs)
+    if unpaired or (boxes_2d is None and amodal_boxes_2d is not None):
+        raise OutputError("boxes_2d, visibility (and amodal_boxes_2d, amodal_visibility): give both of a "
+                          "pair or neither; the amodal pair needs the visible one")
+    for name, per_frame in (("boxes_2d", boxes_2d), ("visibility", visibility),
+                            ("amodal_boxes_2d", amodal_boxes_2d), ("amodal_visibility", amodal_visibility)):
         if per_frame is None:
             continue
         if len(per_frame) != frames or any(len(row) != n_instances for row in per_frame):
@@ -134,6 +144,11 @@ def build_metadata(scene: Scene, trajectory: Trajectory, render_settings: Render
         entry = {"id": k + 1, **entry, "bbox_3d": corners[:, k]}
         if boxes_2d is not None and visibility is not None:
             entry.update(bbox_2d=[row[k] for row in boxes_2d], visibility=[row[k] for row in visibility])
+        if amodal_boxes_2d is not None and amodal_visibility is not None and visibility is not None:
+            amodal = [row[k] for row in amodal_visibility]
+            entry.update(amodal_bbox_2d=[row[k] for row in amodal_boxes_2d], amodal_visibility=amodal,
+                         visible_fraction=[row[k] / a if a else None for row, a in zip(visibility, amodal,
+                                                                                     strict=True)])
         instances.append(entry)
     return json_native({
         "format_version": FORMAT_VERSION,

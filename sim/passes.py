@@ -81,7 +81,8 @@ class FrameContext:
 class PassSpec:
     """One per-frame pass: file extension, in-memory dtype, channels (0 = a plain (H, W) array),
     description, the render outputs it needs and its compute function. ``toward``: the other frame a
-    pass relates frame t to and reads (+1: t+1, −1: t−1; 0: frame t alone)."""
+    pass relates frame t to and reads (+1: t+1, −1: t−1; 0: frame t alone). ``per_instance``: one
+    (H, W) plane per instance, shape (N, H, W) with N = len(scene.instances)."""
 
     name: str
     ext: str
@@ -91,11 +92,17 @@ class PassSpec:
     needs: tuple[str, ...]
     compute: Callable[[FrameContext], np.ndarray]
     toward: int = 0
+    per_instance: bool = False
 
     def filename(self, frame: int) -> str:
         return f"{self.name}_{frame:05d}.{self.ext}"
 
-    def shape(self, height: int, width: int) -> tuple[int, ...]:
+    def shape(self, height: int, width: int, instances: int = -1) -> tuple[int, ...]:
+        """The array's shape for one frame of ``height`` × ``width`` pixels and ``instances``
+        instances (per-instance passes only; -1, the default, = any number: what a reader that
+        does not know the scene's instance count checks against, see ``sim.io.decode_pass``)."""
+        if self.per_instance:
+            return (instances, height, width)
         return (height, width, self.channels) if self.channels else (height, width)
 
 
@@ -170,6 +177,13 @@ PASSES: dict[str, PassSpec] = {p.name: p for p in (
              "(sim.stereo.stereo_rig), >= 0: the point seen at column x of the left view is at "
              "x - disparity in the right view (x + disparity in the left view from the right one); "
              "0 where no surface", ("depth",), _disparity),
+    PassSpec("amodal", "npz", np.bool_, 0,
+             "bool (N, H, W), N = number of instances: per instance k = 1..N (plane k-1) its amodal "
+             "mask, the full silhouette as if nothing occluded it: exactly the pixels whose centre "
+             "ray hits it when it is alone in the scene (inside the image only). File: one .npz per "
+             "frame holding 'packed' = numpy.packbits(masks, axis=-1), uint8 (N, H, ceil(W/8)); "
+             "numpy.unpackbits(packed, axis=-1, count=W).astype(bool) restores it. Opt-in: one extra "
+             "Cycles view layer per instance", ("amodal",), _output("amodal"), per_instance=True),
     PassSpec("forward_flow", "tiff", np.float32, 2,
              "float32 (H, W, 2), pixels (dx, dy): position in frame t+1 minus position in frame t "
              "of the surface point seen at the pixel centre; NaN where invalid",

@@ -56,7 +56,8 @@ class SceneSink:
                  name: str, *, overwrite: bool = False) -> None:
         self.scene, self.trajectory, self.settings = scene, trajectory, settings
         self._context = SceneContext.build(scene, trajectory, settings.categories)
-        self._annotate = "object_index" in required_outputs(settings.passes, settings.point_tracks > 0)
+        outputs = required_outputs(settings.passes, settings.point_tracks > 0)
+        self._annotate, self._amodal = "object_index" in outputs, "amodal" in outputs
         self._writer = SceneWriter(Path(out_dir), name, overwrite=overwrite)
         self._tracker = (TrackSampler(scene, trajectory, settings.point_tracks)
                          if settings.point_tracks else None)
@@ -65,6 +66,8 @@ class SceneSink:
         self._cur: RenderedFrame | None = None
         self._boxes: list = []
         self._counts: list = []
+        self._amodal_boxes: list = []
+        self._amodal_counts: list = []
         self.timings = dict.fromkeys(SINK_STAGES, 0.0)
 
     def __enter__(self) -> SceneSink:
@@ -102,7 +105,10 @@ class SceneSink:
         all_timings = {**timings, **self.timings}
         metadata = build_metadata(scene, self.trajectory, self.settings,
                                   boxes_2d=self._boxes if self._annotate else None,
-                                  visibility=self._counts if self._annotate else None, timings=all_timings)
+                                  visibility=self._counts if self._annotate else None,
+                                  amodal_boxes_2d=self._amodal_boxes if self._amodal else None,
+                                  amodal_visibility=self._amodal_counts if self._amodal else None,
+                                  timings=all_timings)
         path = writer.finish(scene, metadata, build_events(scene, self.trajectory))
         self.timings["write_s"] += time.perf_counter() - t0
         return SceneResult(path, {**timings, **self.timings})
@@ -117,6 +123,10 @@ class SceneSink:
             seg, n_inst = ctx.value("segmentation"), len(self.scene.instances)
             self._boxes.append(annotate.boxes_2d(seg, n_inst))
             self._counts.append(annotate.visibility(seg, n_inst))
+        if self._amodal:
+            masks = cur["amodal"]
+            self._amodal_boxes.append(annotate.mask_boxes(masks))
+            self._amodal_counts.append([int(c) for c in masks.sum(axis=(1, 2))])
         t1 = time.perf_counter()
         self.timings["annotate_s"] += t1 - t0
         if self._tracker is not None:

@@ -36,7 +36,8 @@ def still_trajectory(scene: Scene) -> Trajectory:
 
 def rendered_frame(scene: Scene, t: int) -> RenderedFrame:
     """Every render output of frame t, as the renderer yields them: the floor (object 1) below row 5,
-    the box (object 2, instance 1) in front moving one column per frame, random depths."""
+    the box (object 2, instance 1) in front moving one column per frame, random depths; amodal
+    masks: the box's one row taller than its visible part."""
     width, height = scene.resolution
     rng = np.random.default_rng(t)
     index = np.zeros((height, width), dtype=np.uint16)
@@ -46,8 +47,10 @@ def rendered_frame(scene: Scene, t: int) -> RenderedFrame:
     normal = np.where(index[..., None] > 0, [0.0, 0.0, 1.0], 0.0).astype(np.float32)
     coords = np.where(index[..., None] > 0, rng.uniform(0, 1, (height, width, 3)), 0.0).astype(np.float32)
     rgba = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    amodal = index[None] == 1 + np.flatnonzero([not o.background for o in scene.objects])[:, None, None]
+    amodal[0, 2:6, 1 + t:4 + t] = True  # the box's hidden part: one more row, behind the floor
     return RenderedFrame(t, {"rgba": rgba, "depth": depth, "normal": normal, "object_index": index,
-                             "object_coordinates": coords})
+                             "object_coordinates": coords, "amodal": amodal})
 
 
 def frame_passes(scene: Scene, t: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -57,11 +60,13 @@ def frame_passes(scene: Scene, t: int, rng: np.random.Generator) -> dict[str, np
     seg = np.zeros((height, width), dtype=np.uint16)
     seg[2:5, 1 + t:4 + t] = 1
     seg[5:7, 7:10] = 2
-    out: dict[str, np.ndarray] = {"segmentation": seg}
+    amodal = seg[None] == np.arange(1, len(scene.instances) + 1)[:, None, None]
+    amodal[0, 2:6, 1 + t:4 + t] = True  # instance 1 has a hidden part: one more row
+    out: dict[str, np.ndarray] = {"segmentation": seg, "amodal": amodal}
     for name, spec in PASSES.items():
-        if name == "segmentation":
+        if name in out:
             continue
-        shape = spec.shape(height, width)
+        shape = spec.shape(height, width, len(scene.instances))
         if spec.dtype is np.bool_:
             out[name] = rng.random(shape) < 0.5
         elif spec.dtype is np.float32:
@@ -88,7 +93,9 @@ def write_synthetic_scene(out_dir: Path, name: str = "scene_00000", *, frames: i
     n = len(scene.instances)
     meta = build_metadata(scene, still_trajectory(scene), None,
                           boxes_2d=[annotate.boxes_2d(p["segmentation"], n) for p in written],
-                          visibility=[annotate.visibility(p["segmentation"], n) for p in written])
+                          visibility=[annotate.visibility(p["segmentation"], n) for p in written],
+                          amodal_boxes_2d=[annotate.mask_boxes(p["amodal"]) for p in written],
+                          amodal_visibility=[p["amodal"].sum(axis=(1, 2)).tolist() for p in written])
     with SceneWriter(out_dir, name) as writer:
         for t, passes in enumerate(written):
             writer.write_frame(t, passes)

@@ -139,3 +139,35 @@ def test_cli_export_coco(job, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == (
         f"{out}: 5 images, 10 annotations, {len(RenderSettings().categories)} categories")
     validate_coco(json.loads(out.read_text()))
+
+
+def test_amodal_export_adds_full_silhouettes_that_pycocotools_decodes(job, tmp_path):
+    from pycocotools import mask as mask_utils
+
+    out = tmp_path / "amodal.json"
+    assert cli_main(["export", "coco", "--amodal", str(job), str(out)]) == 0
+    doc = json.loads(out.read_text())
+    validate_coco(doc)
+    images = {im["id"]: im for im in doc["images"]}
+    for ann in doc["annotations"]:
+        image = images[ann["image_id"]]
+        data = load_scene(job / image["scene"], passes=["amodal", "segmentation"], frames=[image["frame"]])
+        full = data["amodal"][0, ann["instance_id"] - 1]
+        np.testing.assert_array_equal(mask_utils.decode(ann["amodal_segmentation"]).astype(bool), full)
+        assert ann["amodal_area"] == int(full.sum()) >= ann["area"]
+        assert ann["visible_fraction"] == pytest.approx(ann["area"] / ann["amodal_area"])
+        x, y, w, h = ann["amodal_bbox"]
+        rows, cols = np.nonzero(full)
+        assert [x, y, x + w, y + h] == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+    assert any(a["visible_fraction"] < 1 for a in doc["annotations"])
+
+
+def test_amodal_export_of_scenes_without_the_pass_is_one_line(tmp_path):
+    path, _ = write_synthetic_scene(tmp_path, frames=2)
+    (path / "amodal_00000.npz").unlink()
+    meta = json.loads((path / "metadata.json").read_text())
+    (path / "metadata.json").write_text(json.dumps({**meta, "passes": [p for p in meta["passes"]
+                                                                       if p != "amodal"]}))
+    with pytest.raises(OutputError, match=r"pass 'amodal': .* was rendered without it \(it has rgba, "
+                                          r".*\); COCO --amodal needs it"):
+        coco_document(path, amodal=True)

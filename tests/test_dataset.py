@@ -75,7 +75,7 @@ def test_clip_samples_have_the_documented_shapes_dtypes_and_content(job):
         assert sample["world_to_camera"].shape == (frames, 4, 4)
         for pass_name, spec in PASSES.items():
             array = sample[pass_name]
-            assert array.dtype == spec.dtype and array.shape == (frames, *spec.shape(H, W)), pass_name
+            assert array.dtype == spec.dtype and array.shape == (frames, *spec.shape(H, W, 3)), pass_name
             np.testing.assert_array_equal(array, np.stack([f[pass_name] for f in written[name]]))
         assert sample["tracks"].shape == (5, frames, 2) and sample["tracks"].dtype == np.float32
         assert sample["tracks_occluded"].shape == (5, frames) and sample["tracks_occluded"].dtype == bool

@@ -41,7 +41,7 @@ def random_passes(rng: np.random.Generator, scene: Scene) -> dict[str, np.ndarra
     width, height = scene.resolution
     out = {}
     for name, spec in PASSES.items():
-        shape = spec.shape(height, width)
+        shape = spec.shape(height, width, len(scene.instances))
         if spec.dtype is np.bool_:
             out[name] = rng.random(shape) < 0.5
         elif spec.dtype is np.float32:
@@ -74,7 +74,7 @@ def test_round_trip_of_every_pass_is_bit_exact(tmp_path):
     assert data["metadata"]["passes"] == list(PASSES)
     for name, spec in PASSES.items():
         arr = data[name]
-        assert arr.dtype == spec.dtype and arr.shape == (2, *spec.shape(4, 6)), name
+        assert arr.dtype == spec.dtype and arr.shape == (2, *spec.shape(4, 6, 2)), name
         expected = np.stack([f[name] for f in frames])
         if spec.dtype is np.float32:  # bit patterns, so NaN and ±inf count too
             np.testing.assert_array_equal(arr.view(np.uint32), expected.view(np.uint32))

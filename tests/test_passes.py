@@ -39,10 +39,10 @@ def write(tmp_path, settings, name="s", frames=None):
 
 def test_every_pass_is_declared_completely():
     for name, spec in PASSES.items():
-        assert spec.name == name and spec.ext in ("png", "tiff")
+        assert spec.name == name and spec.ext in ("png", "tiff", "npz")
         assert set(spec.needs) <= set(RENDER_OUTPUTS) and spec.needs, name
         assert len(spec.description) > 30 and spec.toward in (-1, 0, 1), name
-    assert set(DEFAULT_PASSES) == set(PASSES) - {"z_depth", "semantic", "disparity"}
+    assert set(DEFAULT_PASSES) == set(PASSES) - {"z_depth", "semantic", "disparity", "amodal"}
     assert resolve_passes(["forward_flow", "rgba", "rgba"]) == ("rgba", "forward_flow")
 
 
@@ -62,7 +62,8 @@ def test_dependencies_are_resolved_to_render_outputs():
     assert required_outputs(["rgba"], point_tracks=True) == {"rgba", "depth", "object_index"}
     assert required_outputs(["normal"]) == {"normal", "object_index"}  # index: boxes and empties
     assert required_outputs(["semantic", "z_depth"]) == {"depth", "object_index"}
-    assert required_outputs(DEFAULT_PASSES) == set(RENDER_OUTPUTS) == GROUND_TRUTH_OUTPUTS | {"rgba"}
+    assert required_outputs(DEFAULT_PASSES) == set(RENDER_OUTPUTS) - {"amodal"}
+    assert required_outputs(PASSES) == set(RENDER_OUTPUTS) == GROUND_TRUTH_OUTPUTS | {"rgba"}
 
 
 def test_only_the_chosen_passes_are_written_and_equal_the_full_set(tmp_path):
@@ -75,7 +76,27 @@ def test_only_the_chosen_passes_are_written_and_equal_the_full_set(tmp_path):
     assert data["metadata"]["passes"] == list(chosen)
     for name in chosen:
         np.testing.assert_array_equal(data[name], full[name])
-    assert data["metadata"]["instances"] == full["metadata"]["instances"]  # boxes, visibility too
+    amodal_keys = ("amodal_bbox_2d", "amodal_visibility", "visible_fraction")
+    assert data["metadata"]["instances"] == [{k: v for k, v in inst.items() if k not in amodal_keys}
+                                             for inst in full["metadata"]["instances"]]  # boxes too
+
+
+def test_amodal_masks_round_trip_bit_packed_with_their_metadata(tmp_path):
+    path = write(tmp_path, RenderSettings(passes=("segmentation", "amodal")))
+    frames = [rendered(t) for t in range(SCENE.frames)]
+    data = load_scene(path)
+    assert data["amodal"].dtype == np.bool_ and data["amodal"].shape == (3, 3, 8, 12)  # (T, N, H, W)
+    np.testing.assert_array_equal(data["amodal"], np.stack([f["amodal"] for f in frames]))
+    with np.load(path / "amodal_00001.npz") as npz:  # the documented encoding
+        assert npz["packed"].dtype == np.uint8 and npz["packed"].shape == (3, 8, 2)
+        np.testing.assert_array_equal(np.unpackbits(npz["packed"], axis=-1, count=12).astype(bool),
+                                      frames[1]["amodal"])
+    box, ball = data["metadata"]["instances"][:2]
+    assert box["visibility"] == [9, 9, 9] and box["amodal_visibility"] == [12, 12, 12]
+    assert box["visible_fraction"] == [0.75] * 3
+    assert box["amodal_bbox_2d"] == [[1 + t, 2, 4 + t, 6] for t in range(3)]
+    assert ball["amodal_visibility"] == [0] * 3 and ball["visible_fraction"] == [None] * 3
+    assert ball["amodal_bbox_2d"] == [None] * 3
 
 
 def test_rgba_alone_renders_no_ground_truth_and_has_no_boxes(tmp_path):

@@ -17,6 +17,10 @@
   outputs need (``CYCLES_PASSES``: object index always, Z for depth, normal, the AOV for object
   coordinates) written as a float32 multilayer EXR. Its cost is tracing one camera ray per pixel and
   evaluating that small material once. Not rendered at all when no ground-truth output is needed.
+  For the ``amodal`` output, one more view layer per instance (``AMODAL_LAYER``) holds that object
+  alone (a collection of its own; every other collection excluded) with the object index pass only:
+  Cycles renders every view layer of the scene in the one render call, into the one EXR, so each
+  instance's mask is exactly what rendering it alone gives, at the same pixel centres.
 
 Two scenes rather than two view layers of one scene, so each part renders and is timed separately
 and each keeps its own persistent Cycles session (``use_persistent_data``): between frames only
@@ -47,6 +51,9 @@ SEED = 0
 """Cycles' sampling seed, fixed (and not animated) so renders are reproducible."""
 GT_LAYER = "gt"
 """View layer of the ground-truth scene: EXR channels are named ``gt.<pass>.<channel>``."""
+AMODAL_LAYER = "amodal_{:05d}"
+"""View layer of instance k (1-based) for the ``amodal`` output: that object alone, object index
+only (EXR channel ``amodal_0000k.Object Index.X``)."""
 ADAPTIVE_MIN_SAMPLES = 4
 """Adaptive sampling's minimum samples per pixel. Cycles tests convergence every 16 samples, so in
 effect every pixel gets at least 16. (0, Cycles' automatic minimum of ~16 / threshold^0.3, spent
@@ -61,12 +68,14 @@ where there is no surface; object coordinates come from the AOV ``OBJECT_COORDIN
 
 @dataclass
 class Stage:
-    """The built Blender data: ``objects[k]`` is ``scene.objects[k]``."""
+    """The built Blender data: ``objects[k]`` is ``scene.objects[k]``; ``amodal_layers[k-1]`` is the
+    view layer of instance k (empty without the ``amodal`` output)."""
 
     rgb: bpy.types.Scene
     gt: bpy.types.Scene
     objects: list[bpy.types.Object]
     camera: bpy.types.Object
+    amodal_layers: list[str]
 
 
 def _configure_common(b_scene: bpy.types.Scene, scene: Scene, threads: int) -> None:
@@ -166,6 +175,31 @@ def configure_motion_blur(stage: Stage, shutter: float, samples: int) -> None:
         b_obj.cycles.use_deform_motion = False
 
 
+def _add_amodal_layers(b_scene: bpy.types.Scene, instances: list[bpy.types.Object],
+                       camera: bpy.types.Collection) -> list[str]:
+    """One view layer per instance holding that object alone (object index pass only): every
+    collection but its own and the ``camera`` one excluded; the main layer excludes theirs. Returns
+    the layer names, in instance order."""
+    names, collections = [], []
+    for k, b_obj in enumerate(instances, start=1):
+        collection = bpy.data.collections.new(AMODAL_LAYER.format(k))
+        collection.objects.link(b_obj)
+        b_scene.collection.children.link(collection)
+        collections.append(collection)
+    main = b_scene.view_layers[GT_LAYER]
+    for collection in collections:
+        main.layer_collection.children[collection.name].exclude = True
+    for collection in collections:
+        layer = b_scene.view_layers.new(collection.name)
+        layer.material_override = main.material_override
+        layer.use_pass_combined = layer.use_pass_z = False
+        layer.use_pass_object_index = True
+        for child in layer.layer_collection.children:
+            child.exclude = child.name not in (collection.name, camera.name)
+        names.append(layer.name)
+    return names
+
+
 def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str]) -> Stage:
     """Builds both Blender scenes in an empty Blender (see ``blender.reset``) for the render outputs
     ``outputs`` (``sim.passes.required_outputs``): lights and the world only with ``rgba``, the
@@ -180,7 +214,10 @@ def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str])
     rgb.collection.children.link(shared)
     gt.collection.children.link(shared)
     objects = add_objects(scene.objects, shared)
-    camera = add_camera(scene.camera, scene.resolution, shared)
+    cameras = bpy.data.collections.new("camera")
+    rgb.collection.children.link(cameras)
+    gt.collection.children.link(cameras)
+    camera = add_camera(scene.camera, scene.resolution, cameras)
     for b_scene in (rgb, gt):
         b_scene.camera = camera
         _configure_common(b_scene, scene, settings.threads)
@@ -189,10 +226,12 @@ def build_stage(scene: Scene, settings: RenderSettings, outputs: frozenset[str])
         # Blender 5.0.1 fails to write a multi-part EXR of non-square pixels ("conflicting attributes
         # ... pixelAspectRatio"); one interleaved part holds the same channels.
         gt.render.image_settings.use_exr_interleave = True
+    instances = [b for b, o in zip(objects, scene.objects, strict=True) if not o.background]
+    amodal = _add_amodal_layers(gt, instances, cameras) if "amodal" in outputs else []
     if "rgba" in outputs:
         _configure_rgb(rgb, settings, device)
         lights = bpy.data.collections.new("lights")
         rgb.collection.children.link(lights)
         add_lights(scene.lights, lights)
         rgb.world = make_world(scene.background)
-    return Stage(rgb=rgb, gt=gt, objects=objects, camera=camera)
+    return Stage(rgb=rgb, gt=gt, objects=objects, camera=camera, amodal_layers=amodal)

@@ -98,7 +98,7 @@ def _frames(scene: Scene, trajectory: Trajectory, settings: RenderSettings, log_
                 if ground_truth:
                     arrays.update(exr.decode_ground_truth(
                         gt_path, cycles.GT_LAYER, build.OBJECT_COORDINATES_AOV,
-                        pixel_rays(K[t], scene.resolution)[..., 2], outputs))
+                        pixel_rays(K[t], scene.resolution)[..., 2], outputs, stage.amodal_layers))
                     gt_path.unlink()
                 timings["decode_s"] += time.perf_counter() - start
                 yield RenderedFrame(t, arrays)
