@@ -13,8 +13,10 @@ from render_workers.cli import main as cli_main
 from sim.errors import OutputError
 from sim.io import load_scene
 from sim.preview import (
+    OPTIONAL_PANELS,
     PANELS,
     Layout,
+    amodal_to_rgb,
     depth_to_rgb,
     flow_to_rgb,
     flow_wheel,
@@ -80,11 +82,11 @@ def test_preview_of_a_scene_has_a_frame_per_frame_and_four_panels(tmp_path):
     path, written = write_synthetic_scene(tmp_path, frames=5, point_tracks=6)
     gif, sheet = write_preview(path, tmp_path / "out" / "p.gif", sheet_frames=3)
     assert sheet == tmp_path / "out" / "p_sheet.png"
-    layout = Layout(12, 8)
+    layout = Layout(12, 8, len(PANELS) + len(OPTIONAL_PANELS))  # the synthetic scene has every pass
     assert layout.scale * 12 >= MIN_PANEL_WIDTH and layout.panel_size == (12 * layout.scale, 8 * layout.scale)
     frames = iio.imread(gif, index=None)
     width, height = layout.row_size
-    assert width == len(PANELS) * layout.panel_size[0] + (len(PANELS) - 1) * GAP_PX
+    assert width == 6 * layout.panel_size[0] + 5 * GAP_PX
     assert frames.shape == (5, height, width, 3)
 
     # The contact sheet is lossless: frames 0, 2, 4, one row each, panels exactly the colour maps.
@@ -98,8 +100,9 @@ def test_preview_of_a_scene_has_a_frame_per_frame_and_four_panels(tmp_path):
         top = row * (height + GAP_PX)
         w = written[t]
         expected = (w["rgba"][..., :3], segmentation_to_rgb(w["segmentation"]),
-                    depth_to_rgb(w["depth"], near, far), flow_to_rgb(w["forward_flow"], flow_max))
-        for column in (1, 2, 3):
+                    depth_to_rgb(w["depth"], near, far), flow_to_rgb(w["forward_flow"], flow_max),
+                    segmentation_to_rgb(w["semantic"]), amodal_to_rgb(w["amodal"], w["segmentation"]))
+        for column in (1, 2, 3, 4, 5):
             np.testing.assert_array_equal(_panel(image, layout, top, column),
                                           _upscaled(expected[column], layout.scale), err_msg=f"{t} {column}")
         # RGB panel: the image, apart from the dots of the visible point tracks.
@@ -117,7 +120,7 @@ def test_preview_of_a_job_shows_one_row_per_scene_up_to_the_limit(tmp_path):
     (tmp_path / "job" / "scene_00003.partial").mkdir()  # unfinished: ignored
     gif, sheet = write_preview(tmp_path / "job", scenes=2, sheet_frames=2)
     assert gif == tmp_path / "job" / "preview.gif"
-    width, height = Layout(12, 8).row_size
+    width, height = Layout(12, 8, 6).row_size
     frames = iio.imread(gif, index=None)
     assert frames.shape == (4, 2 * height + GAP_PX, width, 3)  # the longest of the two scenes shown
     assert iio.imread(sheet).shape[:2] == (4 * height + 3 * GAP_PX, width)
@@ -139,7 +142,7 @@ def test_preview_rejects_bad_outputs_and_directories(tmp_path):
 def test_mp4_preview_where_pyav_is_installed(tmp_path):
     path, _ = write_synthetic_scene(tmp_path, frames=4)
     movie, _ = write_preview(path, tmp_path / "p.mp4")
-    width, height = Layout(12, 8).row_size
+    width, height = Layout(12, 8, 6).row_size
     assert iio.imread(movie, plugin="pyav").shape == (4, height // 2 * 2, width // 2 * 2, 3)
 
 
@@ -164,3 +167,21 @@ def test_preview_of_a_rendered_scene(tmp_path):
     width, height = Layout(32, 24).row_size
     assert iio.imread(gif, index=None).shape == (4, height, width, 3)
     assert iio.imread(sheet).shape[:2] == (4 * height + 3 * GAP_PX, width)
+
+
+def test_amodal_outlines_show_hidden_parts_in_the_instance_colour():
+    masks = np.zeros((2, 6, 7), dtype=bool)
+    masks[0, 1:5, 1:6] = True  # instance 1: a 4 x 5 block, partly hidden behind instance 2
+    masks[1, 0:3, 3:7] = True  # instance 2, cut by the image's top and right edges
+    seg = np.where(masks[1], 2, np.where(masks[0], 1, 0)).astype(np.uint16)
+    image = amodal_to_rgb(masks, seg)
+    palette = segmentation_palette(3)
+    interior = np.zeros((6, 7), dtype=bool)
+    interior[2:4, 2:5] = True
+    outline1 = masks[0] & ~interior
+    outline2 = masks[1] & ~np.pad(np.ones((1, 2), bool), ((1, 4), (4, 1)))  # interior: (1, 4), (1, 5)
+    np.testing.assert_array_equal(image[outline2], np.broadcast_to(palette[2], (outline2.sum(), 3)))
+    only1 = outline1 & ~outline2
+    np.testing.assert_array_equal(image[only1], np.broadcast_to(palette[1], (only1.sum(), 3)))
+    rest = ~(outline1 | outline2)
+    np.testing.assert_array_equal(image[rest], (palette[seg[rest]] * 0.35).astype(np.uint8))

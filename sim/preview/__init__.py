@@ -4,6 +4,7 @@
 """
 
 from sim.preview.colors import (
+    amodal_to_rgb,
     depth_to_rgb,
     flow_key,
     flow_to_rgb,
@@ -11,7 +12,8 @@ from sim.preview.colors import (
     segmentation_palette,
     segmentation_to_rgb,
 )
-from sim.preview.sheet import PANELS, Layout, preview_command, write_preview
+from sim.preview.sheet import OPTIONAL_PANELS, PANELS, Layout, preview_command, write_preview
 
-__all__ = ["PANELS", "Layout", "depth_to_rgb", "flow_key", "flow_to_rgb", "flow_wheel",
+__all__ = ["OPTIONAL_PANELS", "PANELS", "Layout", "amodal_to_rgb", "depth_to_rgb", "flow_key", "flow_to_rgb",
+           "flow_wheel",
            "preview_command", "segmentation_palette", "segmentation_to_rgb", "write_preview"]

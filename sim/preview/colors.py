@@ -107,3 +107,18 @@ def flow_key(size: int) -> np.ndarray:
     flow = np.stack(np.broadcast_arrays(c[None, :], c[:, None]), axis=-1)
     flow[np.hypot(flow[..., 0], flow[..., 1]) > 1] = np.nan
     return flow_to_rgb(flow, 1.0)
+
+
+def amodal_to_rgb(masks: np.ndarray, seg: np.ndarray | None) -> np.ndarray:
+    """uint8 (H, W, 3) from bool (N, H, W) amodal masks: the outline of instance k's full silhouette
+    (its pixels with a 4-neighbour outside it or outside the image) in the colour of segmentation id
+    k (``segmentation_palette``, k = 1…N), over the uint16 (H, W) visible segmentation at 35 %
+    brightness (black without one). Hidden parts show as outlines crossing other instances."""
+    n, height, width = masks.shape
+    palette = segmentation_palette(n + 1)
+    out = np.zeros((height, width, 3), np.uint8) if seg is None else (palette[seg] * 0.35).astype(np.uint8)
+    padded = np.pad(masks, ((0, 0), (1, 1), (1, 1)))
+    interior = padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1] & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:]
+    for k, outline in enumerate(masks & ~interior, start=1):
+        out[outline] = palette[k]
+    return out

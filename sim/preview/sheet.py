@@ -5,6 +5,10 @@ with a caption above it:
 
     RGB (+ point tracks as dots) | segmentation | depth (range printed) | forward flow (scale printed)
 
+followed by the semantic ids (one colour per category id, the same in every scene of a job) and the
+amodal masks (each instance's full silhouette outlined in its segmentation colour over the dimmed
+segmentation) when the scene has those passes (``OPTIONAL_PANELS``).
+
 Every panel is the scene's image scaled up by an integer factor (nearest neighbour: each pixel a
 block of ``Layout.scale`` × ``Layout.scale``, ground truth stays crisp) so it is at least
 ``MIN_PANEL_WIDTH`` pixels wide. The depth colour range and the flow scale are fixed per scene over
@@ -29,6 +33,7 @@ from PIL import Image, ImageDraw, ImageFont
 from sim.errors import OutputError
 from sim.io import find_views, load_scene, read_metadata
 from sim.preview.colors import (
+    amodal_to_rgb,
     depth_range,
     depth_to_rgb,
     flow_key,
@@ -40,6 +45,8 @@ from sim.preview.colors import (
 
 PANELS = ("rgba", "segmentation", "depth", "forward_flow")
 """The pass shown in each panel, left to right."""
+OPTIONAL_PANELS = ("semantic", "amodal")
+"""Panels after ``PANELS``, shown for scenes that have these passes."""
 MIN_PANEL_WIDTH = 160
 CAPTION_PX = 14
 GAP_PX = 4
@@ -55,6 +62,7 @@ class Layout:
 
     width: int
     height: int
+    panels: int = len(PANELS)
 
     @property
     def scale(self) -> int:
@@ -69,7 +77,7 @@ class Layout:
     def row_size(self) -> tuple[int, int]:
         """(width, height) of a row: panels, the gaps between them, captions."""
         w, h = self.panel_size
-        return len(PANELS) * w + (len(PANELS) - 1) * GAP_PX, CAPTION_PX + h
+        return self.panels * w + (self.panels - 1) * GAP_PX, CAPTION_PX + h
 
     def panel_origin(self, column: int) -> tuple[int, int]:
         """(x, y) of panel ``column``'s image (below its caption) within the row."""
@@ -82,6 +90,7 @@ class _SceneView:
 
     name: str
     data: dict[str, Any]
+    panels: tuple[str, ...]
     layout: Layout
     frames: int
     depth_range: tuple[float, float] | None
@@ -90,11 +99,12 @@ class _SceneView:
     @classmethod
     def load(cls, path: Path) -> _SceneView:
         available = read_metadata(path)["passes"]
-        data = load_scene(path, passes=[p for p in PANELS if p in available])
+        panels = PANELS + tuple(p for p in OPTIONAL_PANELS if p in available)
+        data = load_scene(path, passes=[p for p in panels if p in available])
         width, height = data["scene"].resolution
         depth = data.get("depth")
         flow = data.get("forward_flow")
-        return cls(path.name, data, Layout(width, height), data["scene"].frames,
+        return cls(path.name, data, panels, Layout(width, height, len(panels)), data["scene"].frames,
                    None if depth is None else depth_range(depth),
                    None if flow is None else flow_magnitude_max(flow))
 
@@ -104,18 +114,23 @@ def _upscale(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def _panel_images(view: _SceneView, t: int) -> list[np.ndarray | None]:
-    """The four uint8 (H, W, 3) panel images of frame ``t`` (None: pass not in the scene)."""
+    """The uint8 (H, W, 3) panel images of frame ``t`` (None: pass not in the scene)."""
+    seg = view.data["segmentation"][t] if "segmentation" in view.data else None
     colour = {"rgba": lambda a: a[..., :3], "segmentation": segmentation_to_rgb,
               "depth": lambda a: depth_to_rgb(a, *view.depth_range),
-              "forward_flow": lambda a: flow_to_rgb(a, view.flow_max)}
-    return [colour[p](view.data[p][t]) if p in view.data else None for p in PANELS]
+              "forward_flow": lambda a: flow_to_rgb(a, view.flow_max), "semantic": segmentation_to_rgb,
+              "amodal": lambda a: amodal_to_rgb(a, seg)}
+    return [colour[p](view.data[p][t]) if p in view.data else None for p in view.panels]
 
 
 def _captions(view: _SceneView, t: int) -> list[str]:
     depth = "depth: none" if view.depth_range is None else \
         f"depth {view.depth_range[0]:.2f}-{view.depth_range[1]:.2f} m"
     flow = "flow: none" if view.flow_max is None else f"fwd flow, rim {view.flow_max:.2f} px"
-    return [f"{view.name} t={t}/{view.frames - 1}", "segmentation", depth, flow]
+    captions = {"rgba": f"{view.name} t={t}/{view.frames - 1}", "segmentation": "segmentation",
+                "depth": depth, "forward_flow": flow, "semantic": "semantic (categories)",
+                "amodal": "amodal outlines"}
+    return [captions[p] for p in view.panels]
 
 
 def _row(view: _SceneView, t: int) -> np.ndarray:
