@@ -25,6 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from bench import bare_cycles
+from bench.passes import format_passes, run_passes
 from bench.quality import DEFAULT, KUBRIC_LIKE, run_quality
 from bench.report import format_report, targets
 from bench.throughput import run_scaling, run_workers
@@ -176,6 +177,7 @@ def run_benchmark(config: BenchConfig, json_path: Path | None = None) -> dict[st
         try:
             figures["stages"] = run_stages(config, scene, work, log_path)
             figures["gt_only"] = run_gt_only(config, scene, work, log_path)
+            figures["passes"] = run_passes(scene, config.repeats, work, log_path)
             _progress(f"quality grid ({config.reference_samples}-spp reference first)")
             figures["quality"] = run_quality(quality_scene, simulate(quality_scene),
                                              list(config.quality_frames), config.reference_samples,
@@ -201,9 +203,37 @@ def run_benchmark(config: BenchConfig, json_path: Path | None = None) -> dict[st
         "default_psnr_db": rows[DEFAULT.name]["psnr_db"],
         "default_time_ratio_vs_kubric_like": rows[DEFAULT.name]["time_vs_kubric_like"],
         "scaling_per_scene_ratio": figures["scaling"]["per_scene_ratio"],
+        **pass_figures(figures["passes"]),
     })
     figures["targets"] = targets(figures)
     print(format_report(figures))
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(figures, indent=2, allow_nan=False) + "\n")
+    return figures
+
+
+def pass_figures(passes: dict[str, Any]) -> dict[str, float]:
+    """The top-level keys of the passes section: ``labels_fps``, ``labels_ratio_vs_bare`` (depth and
+    segmentation only), ``all_ground_truth_fps`` and ``amodal_ms_per_instance_frame``."""
+    return {"labels_fps": passes["labels"]["fps"], "labels_ratio_vs_bare": passes["labels"]["ratio_vs_bare"],
+            "all_ground_truth_fps": passes["all_ground_truth"]["fps"],
+            "amodal_ms_per_instance_frame": passes["amodal_ms_per_instance_frame"]}
+
+
+def run_passes_benchmark(config: BenchConfig, json_path: Path | None = None) -> dict[str, Any]:
+    """Only the passes section (``scenesim bench --passes-only``): prints its report, returns its
+    figures (also written to ``json_path``)."""
+    scene = reference_scene(config.resolution, config.frames)
+    figures: dict[str, Any] = {"machine": machine(), "config": dataclasses.asdict(config)}
+    with tempfile.TemporaryDirectory(prefix="scenesim-bench-") as tmp:
+        figures["passes"] = run_passes(scene, config.repeats, Path(tmp), Path(tmp) / "blender.log")
+    figures["machine"]["load_average_end"] = os.getloadavg()[0]
+    figures.update(pass_figures(figures["passes"]))
+    m = figures["machine"]
+    print(f"scenesim bench ({config.name}, passes only): movi-a seed 0, medians of {config.repeats} runs; "
+          f"{m['cpu']}, {m['cores']} cores; load average {m['load_average_start']:.1f} -> "
+          f"{m['load_average_end']:.1f}")
+    print("\n".join(format_passes(figures["passes"])))
     if json_path is not None:
         Path(json_path).write_text(json.dumps(figures, indent=2, allow_nan=False) + "\n")
     return figures

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.passes import format_passes
 from sim.pipeline import STAGES
 
 TARGETS = (
@@ -11,6 +12,7 @@ TARGETS = (
     ("default_psnr_vs_kubric_like_db", ">=", -0.5, "default PSNR - Kubric-like PSNR (dB)"),
     ("default_time_ratio_vs_kubric_like", "<=", 1 / 3, "default render time / Kubric-like"),
     ("gt_only_fps", ">=", 20.0, "ground truth only, frames/s end to end"),
+    ("labels_ratio_vs_bare", "<=", 1.2, "depth+segmentation job / bare 1-sample Cycles"),
     ("workers_2v1", ">=", 1.0, "throughput of 2 workers / 1 worker"),
     ("scaling_per_scene_ratio", "<=", 1.05, "per-scene seconds, large job / small job"),
 )
@@ -70,6 +72,7 @@ def format_report(f: dict[str, Any]) -> str:
     lines += ["", "Ground truth only (no RGB)",
               _row("frames/s, scene directory written", f"{g['fps']:.1f}"),
               _row("frames/s, render() in memory", f"{g['render_fps']:.1f}")]
+    lines += ["", *format_passes(f["passes"])]
     w = f["workers"]
     lines += ["", f"Job throughput: {w['scenes']} scenes, {w['resolution']}x{w['resolution']}, "
               f"{w['frames']} frames",

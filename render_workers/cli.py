@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "ground-truth speed and worker scaling (README, Performance)")
     bench.add_argument("--quick", action="store_true", help="a smaller scene and fewer runs (a few minutes)")
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    bench.add_argument("--passes-only", action="store_true",
+                       help="only the ground-truth passes section: label-only and every pass against bare "
+                            "Cycles, the amodal pass's cost")
     _add_estimate_parser(sub)
     _add_stats_parser(sub)
     return parser
@@ -272,9 +275,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from bench.harness import FULL, QUICK, run_benchmark
+    from bench.harness import FULL, QUICK, run_benchmark, run_passes_benchmark
 
-    run_benchmark(QUICK if args.quick else FULL, args.json)
+    (run_passes_benchmark if args.passes_only else run_benchmark)(QUICK if args.quick else FULL, args.json)
     return 0
 
 
