@@ -16,7 +16,7 @@ TINY = BenchConfig("tiny", resolution=24, frames=3, repeats=1, quality_resolutio
                    worker_frames=2, worker_repeats=1, scaling_counts=(1, 2), scaling_resolution=16,
                    scaling_frames=2)
 REQUIRED = ("overhead_ratio", "gt_only_fps", "workers_2v1", "kubric_like_psnr_db", "default_psnr_db",
-            "default_time_ratio_vs_kubric_like")
+            "default_time_ratio_vs_kubric_like", "labels_fps", "labels_ratio_vs_bare", "all_ground_truth_fps")
 
 
 def test_psnr_and_ssim_of_known_images():
@@ -44,3 +44,6 @@ def test_tiny_benchmark_emits_every_figure(tmp_path, capsys):
     assert set(written["targets"]) >= {"overhead_ratio", "gt_only_fps", "workers_2v1"}
     report = capsys.readouterr().out
     assert "overhead ratio" in report and "kubric_like" in report and "Targets" in report
+    assert "depth,segmentation" in report and "amodal pass, ms per instance and frame" in report
+    assert math.isfinite(written["amodal_ms_per_instance_frame"])
+    assert written["passes"]["amodal_bytes_per_frame"] > 0

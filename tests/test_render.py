@@ -316,7 +316,9 @@ def test_blender_failure_is_a_render_error(tmp_path):
 
     with quiet_output(None):
         blender.reset()
-        stage = cycles.build_stage(_scene(frames=1, resolution=(16, 12)), SETTINGS, frozenset(RENDER_OUTPUTS))
+        # without amodal's view layers: Blender 5.0.1 aborts when a write of several layers fails
+        outputs = frozenset(RENDER_OUTPUTS) - {"amodal"}
+        stage = cycles.build_stage(_scene(frames=1, resolution=(16, 12)), SETTINGS, outputs)
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(RenderError, match="^Blender failed to render scene 'gt' to .*Not a directory") as e:
         with quiet_output(None):

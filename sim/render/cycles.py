@@ -20,7 +20,10 @@
   For the ``amodal`` output, one more view layer per instance (``AMODAL_LAYER``) holds that object
   alone (a collection of its own; every other collection excluded) with the object index pass only:
   Cycles renders every view layer of the scene in the one render call, into the one EXR, so each
-  instance's mask is exactly what rendering it alone gives, at the same pixel centres.
+  instance's mask is exactly what rendering it alone gives, at the same pixel centres. (Blender
+  5.0.1 aborts the process, "double free or corruption", when it cannot write a multilayer EXR of
+  several view layers, e.g. on a full disk: with ``amodal`` such a failure ends the worker instead
+  of raising RenderError; a job retries the scene as after any worker crash.)
 
 Two scenes rather than two view layers of one scene, so each part renders and is timed separately
 and each keeps its own persistent Cycles session (``use_persistent_data``): between frames only
@@ -140,6 +143,7 @@ def _configure_gt(b_scene: bpy.types.Scene, outputs: frozenset[str]) -> None:
     layer = b_scene.view_layers[0]
     layer.name = GT_LAYER
     layer.material_override = ground_truth_material()
+    layer.use_pass_combined = False  # the colour of the emission material: nobody reads it
     layer.use_pass_object_index = True
     for output, flag in CYCLES_PASSES.items():
         setattr(layer, flag, output in outputs)
