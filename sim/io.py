@@ -41,10 +41,11 @@ SUPPORTED_FORMAT_VERSIONS = ("1.0", "1.1", "1.2", FORMAT_VERSION)
 JSON_FILES = ("scene.json", "metadata.json", "events.json")
 
 
-def _write_json(path: Path, value: Any) -> None:
-    """Writes ``value`` as JSON via a temporary file and an atomic rename."""
+def _write_json(path: Path, value: Any, indent: int | None = 2) -> None:
+    """Writes ``value`` as JSON via a temporary file and an atomic rename; ``indent`` None writes
+    one line (Python's C encoder: ~10x faster than indenting, which matters for metadata.json)."""
     try:
-        text = json.dumps(value, indent=2, allow_nan=False)
+        text = json.dumps(value, indent=indent, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise OutputError(f"{path.name}: not JSON-native ({e}); build it with sim.metadata") from None
     tmp = path.with_name(path.name + ".tmp")
@@ -183,8 +184,8 @@ class _AtomicDirectory:
         place; returns the final path."""
         with writing(self.partial_path):
             _write_json(self.partial_path / "scene.json", scene.to_dict())
-            _write_json(self.partial_path / "metadata.json", metadata)
-            _write_json(self.partial_path / "events.json", events)
+            _write_json(self.partial_path / "metadata.json", metadata, indent=None)
+            _write_json(self.partial_path / "events.json", events, indent=None)
             self._refuse_existing()
             if self.final_path.exists():
                 stale = self.final_path.with_name(self.final_path.name + ".replaced" + PARTIAL_SUFFIX)

@@ -31,6 +31,11 @@ def json_native(value: Any, path: str = "metadata") -> Any:
     """``value`` with numpy arrays and scalars turned into lists, ints, floats and bools and tuples
     into lists; raises OutputError naming the ``path`` of a NaN or infinite number or of a value
     JSON cannot hold."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+            return json_native(value[bad], path + "".join(f"[{i}]" for i in bad))
+        return value.tolist()  # ints, floats and bools, as the loop below would give, in C
     if isinstance(value, Mapping):
         return {str(k): json_native(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):

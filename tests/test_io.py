@@ -174,6 +174,12 @@ def test_json_native_rejects_nan_naming_the_field():
     assert json_native({"a": (np.float32(1.5), np.int64(2), np.bool_(True))}) == {"a": [1.5, 2, True]}
     with pytest.raises(OutputError, match=r"metadata.timings.render: got nan"):
         json_native({"timings": {"render": float("nan")}})
+    arrays = {"i": np.arange(6, dtype=np.int32).reshape(2, 3), "f": np.array([[0.5, 2.0]], np.float32),
+              "b": np.array([True, False])}
+    assert json_native(arrays) == {"i": [[0, 1, 2], [3, 4, 5]], "f": [[0.5, 2.0]], "b": [True, False]}
+    assert all(type(v) is int for v in json_native(arrays)["i"][0])
+    with pytest.raises(OutputError, match=r"metadata.pose\[1\]\[0\]: got inf"):
+        json_native({"pose": np.array([[0.0, 1.0], [np.inf, 2.0]])})
 
 
 def test_events_use_instance_ids_and_merge_background_contacts():
