@@ -3,9 +3,10 @@
 A scene directory holds ``scene.json``, ``metadata.json``, ``events.json`` and, per frame t, one file
 per pass named ``{pass}_{t:05d}.{ext}``: the passes the job chose (``RenderSettings.passes``), each
 declared in the pass registry ``PASSES`` (``sim.passes``: name, dtype, shape, encoding,
-description). PNG passes are written with imageio; float passes are
-float32 TIFF (lossless, zlib with the floating-point predictor, readable with ``imageio.v3.imread``
-or ``tifffile`` when imagecodecs is installed, and with libtiff); masks are 8-bit PNG (0 or 255).
+description). PNG passes are written with imageio; float passes are float32 TIFF (lossless, zlib
+with the floating-point predictor, readable with ``imageio.v3.imread`` or ``tifffile`` when
+imagecodecs is installed, and with libtiff); masks are 8-bit PNG (0 or 255); per-instance masks
+(``amodal``) are bit-packed planes in a compressed ``.npz`` (the pass's description says how).
 Optionally (``RenderSettings.point_tracks`` > 0) ``point_tracks.npz`` holds long-range point tracks
 (``POINT_TRACK_FIELDS``; ``numpy.load`` reads it).
 
@@ -30,9 +31,11 @@ FORMAT_VERSION = "1.3"
 predictor (TIFF predictor 3: libtiff reads it; tifffile needs imagecodecs); 1.3 writes only the
 passes a job chose (``metadata.json`` ``passes``), adds the ``z_depth`` and ``semantic`` passes, the
 category table (``metadata.json`` ``categories``, id -> name) and each instance's resolved
-``category``, the ``disparity`` pass of stereo pairs and multi-camera scene directories (one
-directory per camera, the camera's name in ``metadata.json`` ``camera.name``). 1.0, 1.1 and 1.2
-directories read the same."""
+``category``, the ``disparity`` pass of stereo pairs, multi-camera scene directories (one
+directory per camera, the camera's name in ``metadata.json`` ``camera.name``) and the opt-in
+``amodal`` pass (bit-packed ``amodal_NNNNN.npz``; per instance ``amodal_bbox_2d``,
+``amodal_visibility``, ``visible_fraction``), and writes ``metadata.json`` and ``events.json``
+without indentation. 1.0, 1.1 and 1.2 directories read the same."""
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -60,6 +63,10 @@ CONVENTIONS = {
     "depth": "depth: Euclidean distance from the camera centre (m); z_depth: the same point's distance "
              "along the optical axis (camera z, m) = depth x cos(angle between the pixel ray and the "
              "axis); both +inf where no surface",
+    "amodal": "optional; per instance per frame the full silhouette as if nothing occluded it: the "
+              "pixels whose centre ray hits the instance when it is alone in the scene (inside the "
+              "image); amodal_bbox_2d as bbox_2d, amodal_visibility its pixel count, visible_fraction "
+              "= visibility / amodal_visibility (null where the amodal mask is empty)",
     "flow": "(dx, dy) pixels; forward = pos(t+1) - pos(t), backward = pos(t-1) - pos(t); invalid "
             "where undefined (NaN, and the *_flow_valid mask is false), never silently zero",
     "bbox_2d": "per instance per frame [xmin, ymin, xmax, ymax] pixels covering the visible mask "
