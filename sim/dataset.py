@@ -12,8 +12,9 @@ Modes (``mode``):
   the two frames are read once, shape (H, W[, C]): ``forward_flow``, ``forward_flow_valid`` and
   ``forward_occluded`` at t (toward t+1), ``backward_*`` at t+1 (toward t).
 
-A numpy sample (dtypes as ``sim.format.PASSES``: rgba uint8, segmentation uint16, depth/normal/
-object_coordinates/flows float32, masks bool) holds, besides the passes:
+A numpy sample (dtypes as ``sim.format.PASSES``: rgba uint8, segmentation and semantic uint16,
+depth/z_depth/normal/object_coordinates/flows float32, masks bool, amodal bool (..., N, H, W) with
+N instances) holds, besides the passes:
 ``scene`` str (directory name), ``frames`` int64 (T,) (the frames read; T = F or 2), ``K`` float32
 (3, 3) intrinsics in pixels of the first frame read, ``K_per_frame`` float32 (T, 3, 3) those of
 every frame read (they differ when the camera zooms), ``world_to_camera`` float32 (T, 4, 4)
@@ -23,8 +24,9 @@ every frame read (they differ when the camera zooms), ``world_to_camera`` float3
 
 ``TorchSceneDataset`` yields the same keys as tensors, images channels-first: rgba uint8
 (..., 4, H, W); normal, object_coordinates float32 (..., 3, H, W); flows float32 (..., 2, H, W);
-segmentation int64 (..., H, W) (torch has no full uint16 support); depth float32 (..., H, W); masks
-bool (..., H, W); the rest unchanged in layout. Needs torch (``pip install 'scenesim[torch]'``).
+segmentation and semantic int64 (..., H, W) (torch has no full uint16 support); depth, z_depth
+float32 (..., H, W); masks bool (..., H, W), amodal bool (..., N, H, W); the rest unchanged in
+layout. Needs torch (``pip install 'scenesim[torch]'``).
 """
 
 from __future__ import annotations
