@@ -281,3 +281,32 @@ def test_load_rejects_partial_missing_and_unsupported_dirs(tmp_path):
     assert not is_complete(path)
     with pytest.raises(OutputError, match="missing events.json"):
         load_scene(path)
+
+
+def test_a_format_1_2_directory_still_loads(tmp_path):
+    """As format 1.2 wrote it: every default pass, settings with the rgb flag, no category table, no
+    category field in scene.json, indented JSON."""
+    from sim.dataset import SceneDataset
+    from sim.passes import DEFAULT_PASSES
+
+    path, frames = write_scene(tmp_path)
+    for name in set(PASSES) - set(DEFAULT_PASSES):
+        for t in range(SCENE.frames):
+            (path / PASSES[name].filename(t)).unlink()
+    meta = json.loads((path / "metadata.json").read_text())
+    settings = {k: v for k, v in RenderSettings().to_dict().items() if k not in ("passes", "categories")}
+    meta = {**{k: v for k, v in meta.items() if k != "categories"}, "format_version": "1.2",
+            "passes": list(DEFAULT_PASSES), "render_settings": {**settings, "rgb": True}}
+    (path / "metadata.json").write_text(json.dumps(meta, indent=2))
+    scene = json.loads((path / "scene.json").read_text())
+    for obj in scene["objects"]:
+        del obj["category"]
+    (path / "scene.json").write_text(json.dumps(scene, indent=2))
+    data = load_scene(path)
+    assert data["scene"] == SCENE and set(DEFAULT_PASSES) <= set(data)
+    np.testing.assert_array_equal(data["segmentation"][1], frames[1]["segmentation"])
+    assert RenderSettings.from_dict(data["metadata"]["render_settings"]) == RenderSettings()
+    sample = SceneDataset(path, passes=["depth", "forward_flow"], mode="pair")[0]
+    assert sample["depth"].shape == (2, 4, 6) and sample["forward_flow"].shape == (4, 6, 2)
+    with pytest.raises(OutputError, match="pass 'semantic': .* was rendered without it"):
+        load_scene(path, passes=["semantic"])
