@@ -213,9 +213,11 @@ def run_benchmark(config: BenchConfig, json_path: Path | None = None) -> dict[st
 
 
 def pass_figures(passes: dict[str, Any]) -> dict[str, float]:
-    """The top-level keys of the passes section: ``labels_fps``, ``labels_ratio_vs_bare`` (depth and
-    segmentation only), ``all_ground_truth_fps`` and ``amodal_ms_per_instance_frame``."""
+    """The top-level keys of the passes section: ``labels_fps``, ``labels_ratio_vs_bare`` and
+    ``labels_cpu_ratio_vs_bare`` (depth and segmentation only), ``all_ground_truth_fps`` and
+    ``amodal_ms_per_instance_frame``."""
     return {"labels_fps": passes["labels"]["fps"], "labels_ratio_vs_bare": passes["labels"]["ratio_vs_bare"],
+            "labels_cpu_ratio_vs_bare": passes["labels"]["cpu_ratio_vs_bare"],
             "all_ground_truth_fps": passes["all_ground_truth"]["fps"],
             "amodal_ms_per_instance_frame": passes["amodal_ms_per_instance_frame"]}
 
