@@ -57,7 +57,9 @@ def run_passes(scene: Scene, repeats: int, work: Path, log_path: Path) -> dict[s
     less sensitive than wall time to other work on a shared machine) and ``runs``. Plus ``instances`` and the
     amodal pass's cost: ``amodal_ms_per_frame`` and ``amodal_ms_per_instance_frame`` (median wall of
     the amodal set minus that of segmentation alone, per frame and per instance and frame), the same
-    for Blender alone (``amodal_bare_ms_per_frame``), and ``amodal_bytes_per_frame`` (file size)."""
+    for Blender alone (``amodal_bare_ms_per_frame``), in CPU time per instance and frame
+    (``amodal_cpu_ms_per_instance_frame``, ``amodal_bare_cpu_ms_per_instance_frame``), and
+    ``amodal_bytes_per_frame`` (file size)."""
     trajectory = simulate(scene)
     run_scene(dataclasses.replace(scene, resolution=(16, 16), frames=2),
               RenderSettings(passes=PASS_SETS["labels"]), work, "passes_warm_up", log_path=log_path,
@@ -91,9 +93,15 @@ def run_passes(scene: Scene, repeats: int, work: Path, log_path: Path) -> dict[s
                 p.stat().st_size for p in result.path.glob("amodal_*.npz")) / scene.frames
     per_frame = {kind: 1000 * (scene.frames / out["amodal"][kind] - scene.frames / out["segmentation"][kind])
                  / scene.frames for kind in ("fps", "bare_fps")}
+    per_frame.update({kind: 1000 * (statistics.median(r[kind] for r in out["amodal"]["runs"])
+                                    - statistics.median(r[kind] for r in out["segmentation"]["runs"]))
+                      / scene.frames for kind in ("cpu_s", "bare_cpu_s")})
+    n = max(1, len(scene.instances))
     out["amodal_ms_per_frame"] = per_frame["fps"]
     out["amodal_bare_ms_per_frame"] = per_frame["bare_fps"]
-    out["amodal_ms_per_instance_frame"] = per_frame["fps"] / max(1, len(scene.instances))
+    out["amodal_ms_per_instance_frame"] = per_frame["fps"] / n
+    out["amodal_cpu_ms_per_instance_frame"] = per_frame["cpu_s"] / n
+    out["amodal_bare_cpu_ms_per_instance_frame"] = per_frame["bare_cpu_s"] / n
     return out
 
 
@@ -111,5 +119,7 @@ def format_passes(p: dict[str, Any]) -> list[str]:
     lines += [f"  {'amodal pass, ms per frame (scenesim / Blender alone)':<54}"
               f"{p['amodal_ms_per_frame']:>11.1f}{p['amodal_bare_ms_per_frame']:>11.1f}",
               f"  {'amodal pass, ms per instance and frame':<54}{p['amodal_ms_per_instance_frame']:>11.2f}",
+              f"  {'  the same in CPU ms (scenesim / Blender alone)':<54}"
+              f"{p['amodal_cpu_ms_per_instance_frame']:>11.2f}{p['amodal_bare_cpu_ms_per_instance_frame']:>11.2f}",
               f"  {'amodal file, bytes per frame':<54}{p['amodal_bytes_per_frame']:>11.0f}"]
     return lines
