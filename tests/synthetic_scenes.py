@@ -91,11 +91,14 @@ def write_synthetic_scene(out_dir: Path, name: str = "scene_00000", *, frames: i
     for passes in written if adjust else ():
         adjust(passes)
     n = len(scene.instances)
+    amodal = all("amodal" in p for p in written)
     meta = build_metadata(scene, still_trajectory(scene), None,
                           boxes_2d=[annotate.boxes_2d(p["segmentation"], n) for p in written],
                           visibility=[annotate.visibility(p["segmentation"], n) for p in written],
-                          amodal_boxes_2d=[annotate.mask_boxes(p["amodal"]) for p in written],
-                          amodal_visibility=[p["amodal"].sum(axis=(1, 2)).tolist() for p in written])
+                          amodal_boxes_2d=[annotate.mask_boxes(p["amodal"]) for p in written]
+                          if amodal else None,
+                          amodal_visibility=[p["amodal"].sum(axis=(1, 2)).tolist() for p in written]
+                          if amodal else None)
     with SceneWriter(out_dir, name) as writer:
         for t, passes in enumerate(written):
             writer.write_frame(t, passes)

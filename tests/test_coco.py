@@ -171,3 +171,10 @@ def test_amodal_export_of_scenes_without_the_pass_is_one_line(tmp_path):
     with pytest.raises(OutputError, match=r"pass 'amodal': .* was rendered without it \(it has rgba, "
                                           r".*\); COCO --amodal needs it"):
         coco_document(path, amodal=True)
+
+
+def test_amodal_is_refused_for_other_exports(job, tmp_path, capsys):
+    assert cli_main(["export", "kubric", "--amodal", str(job), str(tmp_path / "movi")]) == 2
+    assert capsys.readouterr().err == ("scenesim: error: --amodal: only 'export coco' writes amodal masks, "
+                                       "not 'kubric'\n")
+    assert not (tmp_path / "movi").exists()

@@ -41,8 +41,11 @@ def _expected(job):
     return out
 
 
-def _decoded(value, name):
-    """A member decoded by our handlers as WebDataset hands it over: masks as 0/255 uint8."""
+def _decoded(value, name, width):
+    """A member decoded by our handlers as WebDataset hands it over: masks as 0/255 uint8, amodal
+    masks (npz, WebDataset's default handler) as a dict holding the bit-packed planes."""
+    if PASSES[name].ext == "npz":
+        return np.unpackbits(value["packed"], axis=-1, count=width).astype(bool)
     return value > 127 if PASSES[name].dtype is np.bool_ else value
 
 
@@ -68,7 +71,8 @@ def test_webdataset_reads_frame_shards_equal_to_load_scene(job, tmp_path):
         np.testing.assert_allclose(info["world_to_camera"], meta["camera"]["world_to_camera"][key[1]])
         assert [i["bbox_2d"] for i in info["instances"]] == [i["bbox_2d"][key[1]] for i in meta["instances"]]
         for name, array in expected[key].items():
-            np.testing.assert_array_equal(_decoded(sample[f"{name}.{PASSES[name].ext}"], name), array)
+            member = sample[f"{name}.{PASSES[name].ext}"]
+            np.testing.assert_array_equal(_decoded(member, name, array.shape[-1]), array)
         seen.append(key)
     assert seen == sorted(expected)
     index = json.loads((out / "index.json").read_text())
@@ -87,9 +91,10 @@ def test_webdataset_reads_scene_shards_with_npy_floats(job, tmp_path):
         data = load_scene(job / sample["__key__"])
         assert sample["metadata.json"] == data["metadata"] and sample["events.json"] == data["events"]
         for name in data["metadata"]["passes"]:
-            ext = "npy" if PASSES[name].ext == "tiff" else "png"
+            ext = "npy" if PASSES[name].ext == "tiff" else PASSES[name].ext
             for t in range(data["scene"].frames):
-                np.testing.assert_array_equal(_decoded(sample[f"{name}_{t:05d}.{ext}"], name), data[name][t])
+                member = sample[f"{name}_{t:05d}.{ext}"]
+                np.testing.assert_array_equal(_decoded(member, name, data[name].shape[-1]), data[name][t])
         if "point_tracks" in data:
             for field, array in data["point_tracks"].items():
                 np.testing.assert_array_equal(sample["point_tracks.npz"][field], array)
