@@ -25,11 +25,12 @@ from sim.settings import RenderSettings
 
 PASS_SETS = {
     "labels": ("depth", "segmentation"),
-    "all_ground_truth": tuple(p for p in PASSES if p not in ("rgba", "amodal")),
+    "all_ground_truth": tuple(p for p in PASSES if p not in ("rgba", "amodal", "disparity")),
     "segmentation": ("segmentation",),
     "amodal": ("segmentation", "amodal"),
 }
-"""Name -> passes timed. ``amodal`` against ``segmentation`` gives the amodal pass's own cost."""
+"""Name -> passes timed (every ground-truth pass but amodal and disparity, which needs a stereo rig).
+``amodal`` against ``segmentation`` gives the amodal pass's own cost."""
 
 
 def _progress(message: str) -> None:
