@@ -1,5 +1,5 @@
-"""sim.annotate on analytic scenes: spheres and a floor plane ray-cast through pixel centres in numpy,
-so depth and object ids are exact and no renderer is needed."""
+"""sim.annotate on analytic scenes: spheres and a floor slab ray-cast through pixel centres by
+``tests.raycast``, so depth and object ids are exact and no renderer is needed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from sim import annotate
 from sim.scene import Camera, Scene, SceneObject
 from sim.transforms import camera_to_world, intrinsics, pose_matrix
+from tests import raycast
 
 RES = (48, 32)  # (width, height): not square, so a transposed axis shows up
 
@@ -27,29 +28,9 @@ def make_scene(camera: Camera, n_spheres: int, frames: int = 2) -> Scene:
 
 
 def ray_cast(scene: Scene, cam2world: np.ndarray, obj2world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Independent renderer: (depth float32 (H, W), object_index uint16 (H, W)) of the floor plane
-    z = 0 (object 1) and spheres of radius scale[0] centred at their positions (objects 2…)."""
-    width, height = scene.resolution
-    K = intrinsics(scene.camera, scene.resolution)
-    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
-    d = d_cam @ cam2world[:3, :3].T
-    d /= np.linalg.norm(d, axis=-1, keepdims=True)
-    origin = cam2world[:3, 3]
-    depth = np.full((height, width), np.inf)
-    index = np.zeros((height, width), dtype=np.uint16)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = np.where(d[..., 2] < 0, -origin[2] / d[..., 2], np.inf)
-    hit = t_floor < depth
-    depth[hit], index[hit] = t_floor[hit], 1
-    for k, obj in enumerate(scene.objects[1:], start=2):
-        oc = obj2world[k - 1, :3, 3] - origin
-        b = d @ oc
-        disc = b * b - (oc @ oc - obj.scale[0] ** 2)
-        t = np.where(disc >= 0, b - np.sqrt(np.maximum(disc, 0.0)), np.inf)
-        hit = (t > 0) & (t < depth)
-        depth[hit], index[hit] = t[hit], k
-    return depth.astype(np.float32), index
+    """(depth float32 (H, W), object_index uint16 (H, W)) of the analytic ray caster."""
+    frame = raycast.render(scene, cam2world, obj2world)
+    return frame["depth"], frame["index"]
 
 
 def poses(positions: list, quaternions: list | None = None) -> np.ndarray:

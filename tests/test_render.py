@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.assets import canonical_bounds
 from sim.console import quiet_output
 from sim.errors import OutputError, RenderError
 from sim.frame import RENDER_OUTPUTS
@@ -20,7 +19,8 @@ from sim.render import RenderedFrame, render
 from sim.scene import Background, Camera, Light, Material, Scene, SceneObject
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
-from sim.transforms import camera_to_world, intrinsics, pixel_rays, quat_to_matrix
+from sim.transforms import camera_to_world, intrinsics, pixel_rays
+from tests import raycast
 
 GT_PASSES = tuple(p for p in DEFAULT_PASSES if p != "rgba")
 
@@ -86,62 +86,11 @@ def _world_rays(scene: Scene, t: int) -> tuple[np.ndarray, np.ndarray]:
     return c2w[:3, 3], rays @ c2w[:3, :3].T
 
 
-def _hit_canonical(shape: str, o: np.ndarray, d: np.ndarray, grow: float) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest ray parameter t > 0 (inf if none) of rays o + t d (canonical frame, (M, 3)) against the
-    exact primitive scaled by ``grow`` about its origin, and the canonical gradient there (M, 3)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if shape == "cube":
-            t1, t2 = (-grow - o) / d, (grow - o) / d
-            near, far = np.minimum(t1, t2).max(axis=1), np.maximum(t1, t2).min(axis=1)
-            t = np.where((near <= far) & (near > 0), near, np.inf)
-            p = o + t[:, None] * d
-            grad = np.where(np.abs(p) == np.abs(p).max(axis=1, keepdims=True), np.sign(p), 0.0)
-            return t, grad
-        radial = slice(None) if shape == "sphere" else slice(0, 2)
-        a = (d[:, radial] ** 2).sum(1)
-        b = (o[:, radial] * d[:, radial]).sum(1)
-        c = (o[:, radial] ** 2).sum(1) - grow**2
-        t = (-b - np.sqrt(b * b - a * c)) / a
-        p = o + t[:, None] * d
-        ok = t > 0 if shape == "sphere" else (t > 0) & (np.abs(p[:, 2]) <= grow)
-        t_side = np.where(ok, t, np.inf)
-        grad = p * ([1, 1, 1] if shape == "sphere" else [1, 1, 0])
-        if shape == "sphere":
-            return t_side, grad
-        t_cap = np.minimum(*[np.where(v > 0, v, np.inf) for v in ((-grow - o[:, 2]) / d[:, 2],
-                                                                    (grow - o[:, 2]) / d[:, 2])])
-        q = o + t_cap[:, None] * d
-        t_cap = np.where((q[:, :2] ** 2).sum(1) <= grow**2, t_cap, np.inf)
-        grad_cap = np.zeros_like(q)
-        grad_cap[:, 2] = np.sign(q[:, 2])
-        cap_first = t_cap < t_side
-        return np.where(cap_first, t_cap, t_side), np.where(cap_first[:, None], grad_cap, grad)
-
-
 def _ray_cast(scene: Scene, trajectory: Trajectory, t: int, grow: float = 1.0) -> dict[str, np.ndarray]:
-    """Analytic ground truth of frame t: index (H, W), depth, world normal, object coordinates."""
-    origin, dirs = _world_rays(scene, t)
-    shape_hw = dirs.shape[:2]
-    dirs = dirs.reshape(-1, 3)
-    best = np.full(len(dirs), np.inf)
-    out = {"index": np.zeros(len(dirs), np.uint16), "normal": np.zeros((len(dirs), 3)),
-           "coords": np.zeros((len(dirs), 3))}
-    for k, obj in enumerate(scene.objects):
-        rot = quat_to_matrix(trajectory.quaternions[t, k])
-        scale = np.array(obj.scale)
-        o_local = (rot.T @ (origin - trajectory.positions[t, k])) / scale
-        d_local = (dirs @ rot) / scale
-        hit, grad = _hit_canonical(obj.shape, np.broadcast_to(o_local, d_local.shape), d_local, grow)
-        closer = hit < best
-        best = np.where(closer, hit, best)
-        normal = (grad / scale) @ rot.T
-        lo, hi = canonical_bounds(obj.asset)
-        p_local = o_local + hit[:, None] * d_local
-        out["index"][closer] = k + 1
-        out["normal"][closer] = (normal / np.linalg.norm(normal, axis=1, keepdims=True))[closer]
-        out["coords"][closer] = ((p_local - lo) / (hi - lo))[closer]
-    out["depth"] = best
-    return {k: v.reshape(*shape_hw, *v.shape[1:]) for k, v in out.items()}
+    """Analytic ground truth of frame t (``tests.raycast``): index (H, W), depth, world normal, object
+    coordinates."""
+    return raycast.render(scene, camera_to_world(scene.camera, scene.frames)[t],
+                          trajectory.object_to_world()[t], grow=grow)
 
 
 def _stable(scene: Scene, trajectory: Trajectory, t: int, margin: float) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""sim.tracks against an analytic scene: a numpy ray caster of a floor plane and three spheres gives
-each frame's exact depth and object index; the point tracks must follow the analytic motion and be
-flagged occluded exactly where the geometry hides them."""
+"""sim.tracks against an analytic scene: the ray caster of ``tests.raycast`` (a floor slab and three
+spheres) gives each frame's exact depth and object index; the point tracks must follow the analytic
+motion and be flagged occluded exactly where the geometry hides them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sim.scene import Camera, Scene, SceneObject
 from sim.tracks import TrackSampler
 from sim.trajectory import Trajectory
 from sim.transforms import camera_to_world, intrinsics, pixel_rays, project, quat_to_matrix
+from tests import raycast
 
 RESOLUTION = (96, 72)
 RADII = {1: 0.5, 2: 0.45, 3: 0.3}  # scene object index -> sphere radius (m); object 0 is the floor
@@ -60,24 +61,10 @@ def trajectory(scene: Scene) -> Trajectory:
 
 
 def ray_cast(scene: Scene, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (depth float32 (H, W) m, object_index uint16 (H, W)) of frame t through pixel centres."""
-    cam2world = camera_to_world(scene.camera, scene.frames)[t]
-    origin = cam2world[:3, 3]
-    rays = pixel_rays(intrinsics(scene.camera, scene.resolution), scene.resolution) @ cam2world[:3, :3].T
-    hits = np.full((len(RADII) + 1, *rays.shape[:2]), np.inf)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = -origin[2] / rays[..., 2]
-        ground = origin + lam[..., None] * rays
-        hits[0] = np.where((lam > 0) & (np.abs(ground[..., 0]) <= 20) & (np.abs(ground[..., 1]) <= 20), lam,
-                           np.inf)
-        for i, c in centres(t).items():
-            b = rays @ (origin - c)
-            disc = b ** 2 - (origin - c) @ (origin - c) + RADII[i] ** 2
-            lam = -b - np.sqrt(disc)
-            hits[i] = np.where((disc >= 0) & (lam > 0), lam, np.inf)
-    depth = hits.min(axis=0)
-    index = np.where(np.isfinite(depth), hits.argmin(axis=0) + 1, 0)
-    return depth.astype(np.float32), index.astype(np.uint16)
+    """Exact (depth float32 (H, W) m, object_index uint16 (H, W)) of frame t (``tests.raycast``)."""
+    frame = raycast.render(scene, camera_to_world(scene.camera, scene.frames)[t],
+                           trajectory(scene).object_to_world()[t])
+    return frame["depth"], frame["index"]
 
 
 def run_tracker(scene: Scene, count: int) -> dict[str, np.ndarray]:
