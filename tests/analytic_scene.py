@@ -13,6 +13,7 @@ The camera moves and turns (its look-at point moves) every frame.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +43,21 @@ def _multiply(q: np.ndarray, r: np.ndarray) -> np.ndarray:
                      w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
 
 
-def pose(name: str, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """(position (3,) m, quaternion (4,)) of object ``name`` at frame t: the analytic motion."""
-    if name == "floor":
-        return np.array([0.0, 0.0, -0.1]), np.array([1.0, 0.0, 0.0, 0.0])
-    if name == "ball":
-        return np.array([-0.7 + 0.15 * t, 0.3, 0.6]), _axis_angle((1.0, 1.0, 2.0), 0.6 * t)
-    if name == "crate":
-        return (np.array([1.5 - 0.55 * t, -1.0, 0.75]),
-                _multiply(_axis_angle((0.0, 0.0, 1.0), 0.25 * t), _axis_angle((1.0, 0.0, 0.0), 0.12 * t)))
-    if name == "runner":
-        return np.array([0.4 + 1.1 * t, 1.0, 0.35]), np.array([1.0, 0.0, 0.0, 0.0])
-    if name == "block":
-        return np.array([-1.5, -2.3, 0.3]), _axis_angle((0.0, 0.0, 1.0), 0.5)
-    raise KeyError(name)
+MOTION = {
+    "ball": lambda t: (np.array([-0.7 + 0.15 * t, 0.3, 0.6]), _axis_angle((1.0, 1.0, 2.0), 0.6 * t)),
+    "crate": lambda t: (np.array([1.5 - 0.55 * t, -1.0, 0.75]),
+                        _multiply(_axis_angle((0.0, 0.0, 1.0), 0.25 * t),
+                                  _axis_angle((1.0, 0.0, 0.0), 0.12 * t))),
+    "runner": lambda t: (np.array([0.4 + 1.1 * t, 1.0, 0.35]), np.array([1.0, 0.0, 0.0, 0.0])),
+}
+"""Object name -> its pose (position (3,) m, quaternion (4,)) at frame t; the others stand still."""
+
+
+def pose(obj: SceneObject, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(position (3,) m, quaternion (4,)) of ``obj`` at frame t: the analytic motion."""
+    if obj.name in MOTION:
+        return MOTION[obj.name](t)
+    return np.array(obj.position), np.array(obj.quaternion)
 
 
 def make_scene() -> Scene:
@@ -65,10 +67,11 @@ def make_scene() -> Scene:
         SceneObject("ball", asset="primitive:sphere", scale=(0.5,) * 3),
         SceneObject("crate", scale=(0.4, 0.3, 0.5)),
         SceneObject("runner", asset="primitive:sphere", scale=(0.3,) * 3),
-        SceneObject("block", scale=(0.3, 0.3, 0.3)),
+        SceneObject("block", scale=(0.3, 0.3, 0.3), position=(-1.5, -2.3, 0.3),
+                    quaternion=tuple(_axis_angle((0.0, 0.0, 1.0), 0.5))),
     )
-    objects = tuple(SceneObject(**{**o.__dict__, "position": tuple(pose(o.name, 0)[0]),
-                                   "quaternion": tuple(pose(o.name, 0)[1])}) for o in objects)
+    objects = tuple(dataclasses.replace(o, position=tuple(pose(o, 0)[0]), quaternion=tuple(pose(o, 0)[1]))
+                    for o in objects)
     camera = Camera(focal_length_mm=32.0,
                     positions=tuple((0.6 - 0.12 * t, -4.6 + 0.1 * t, 2.5 + 0.05 * t) for t in range(FRAMES)),
                     look_at=tuple((0.1 * t, 0.0, 0.2 - 0.03 * t) for t in range(FRAMES)))
@@ -78,8 +81,8 @@ def make_scene() -> Scene:
 
 def trajectory(scene: Scene) -> Trajectory:
     """The analytic poses of every object and frame (velocities are not used by the oracle: 0)."""
-    positions = np.array([[pose(o.name, t)[0] for o in scene.objects] for t in range(scene.frames)])
-    quaternions = np.array([[pose(o.name, t)[1] for o in scene.objects] for t in range(scene.frames)])
+    positions = np.array([[pose(o, t)[0] for o in scene.objects] for t in range(scene.frames)])
+    quaternions = np.array([[pose(o, t)[1] for o in scene.objects] for t in range(scene.frames)])
     zeros = np.zeros_like(positions)
     return Trajectory(positions, quaternions, zeros, zeros)
 

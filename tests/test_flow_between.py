@@ -1,0 +1,85 @@
+"""sim.flow.between: the stored forward and backward flow are between(t, t ± 1) bit for bit (on the
+analytic scene written by the sink, and on a tiny real render); bad requests and scenes the flow
+cannot be exact for are one-line OutputErrors. Values against the analytic truth: test_oracle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from sim.errors import OutputError
+from sim.flow import SceneFlow, between
+from sim.io import load_scene
+from sim.scene import SceneObject
+from sim.settings import RenderSettings
+from tests.analytic_scene import make_scene, write_scene
+
+FLOW_PASSES = [f"{d}_{p}" for d in ("forward", "backward") for p in ("flow", "flow_valid", "occluded")]
+
+
+def assert_stored_flow_is_between(path) -> None:
+    """Every frame's stored flows and masks equal between(t, t ± 1) bit for bit (NaN where NaN)."""
+    data = load_scene(path, passes=FLOW_PASSES)
+    flows = SceneFlow(path)
+    frames = data["scene"].frames
+    for t in range(frames):
+        for direction, s in (("forward", t + 1), ("backward", t - 1)):
+            if not 0 <= s < frames:
+                continue
+            flow, valid, occluded = flows.between(t, s)
+            assert flow.tobytes() == data[f"{direction}_flow"][t].tobytes(), (t, direction)
+            np.testing.assert_array_equal(valid, data[f"{direction}_flow_valid"][t])
+            np.testing.assert_array_equal(occluded, data[f"{direction}_occluded"][t])
+
+
+@pytest.fixture(scope="module")
+def analytic(tmp_path_factory):
+    return write_scene(tmp_path_factory.mktemp("between"), RenderSettings(rgb=False))[0].path
+
+
+def test_stored_flow_is_between_adjacent_frames_bit_for_bit(analytic):
+    assert_stored_flow_is_between(analytic)
+    flow, valid, occluded = between(analytic, 2, 2)  # a frame to itself: no motion, nothing hidden
+    np.testing.assert_allclose(flow[valid], 0.0, atol=1e-4)
+    assert valid.any() and not occluded[valid].any()
+
+
+def test_bad_frames_are_one_line_errors(analytic):
+    with pytest.raises(OutputError, match=r"s: got 6, expected a frame index in \[0, 5\]"):
+        between(analytic, 0, 6)
+    with pytest.raises(OutputError, match=r"t: got -1, expected a frame index"):
+        between(analytic, -1, 2)
+    with pytest.raises(OutputError, match="no such scene directory"):
+        between(analytic.parent / "nothing", 0, 1)
+
+
+def test_a_scene_without_depth_is_refused(analytic, tmp_path):
+    meta = json.loads((analytic / "metadata.json").read_text())
+    meta["passes"] = [p for p in meta["passes"] if p != "depth"]
+    with pytest.raises(OutputError, match="needs the 'depth' pass"):
+        SceneFlow(analytic, meta)
+
+
+def test_several_background_objects_are_refused(tmp_path):
+    scene = make_scene()
+    wall = SceneObject("wall", scale=(3.0, 0.1, 1.0), position=(0.0, 3.5, 1.0), static=True, background=True)
+    scene = dataclasses.replace(scene, objects=(*scene.objects, wall))
+    path = write_scene(tmp_path, RenderSettings(rgb=False), scene=scene)[0].path
+    with pytest.raises(OutputError, match=r"2 background objects \(floor, wall\) share segmentation id 0"):
+        between(path, 0, 1)
+
+
+@pytest.mark.slow
+def test_stored_flow_of_a_real_render_is_between_adjacent_frames(tmp_path):
+    from scenes import get_recipe
+    from sim.pipeline import run_scene
+
+    scene = dataclasses.replace(get_recipe("movi-a")(3, {}), resolution=(32, 24), frames=3)
+    result = run_scene(scene, RenderSettings(samples=1, denoise=False, threads=1, rgb=False),
+                       tmp_path, "scene_00000")
+    assert_stored_flow_is_between(result.path)
+    _, valid, _ = between(result.path, 0, 2)
+    assert valid.any()
