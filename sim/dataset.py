@@ -7,10 +7,15 @@ requested and only the frames of that sample. They hold no open files, so they p
 
 Modes (``mode``):
 - ``"clip"``: one sample per scene, all its F frames; each pass (F, H, W[, C]).
-- ``"pair"``: one sample per consecutive frame pair (t, t+1) of every scene, for flow training.
-  Passes of one frame are stacked (2, H, W[, C]) for t and t+1; the passes that already relate
-  the two frames are read once, shape (H, W[, C]): ``forward_flow``, ``forward_flow_valid`` and
-  ``forward_occluded`` at t (toward t+1), ``backward_*`` at t+1 (toward t).
+- ``"pair"``: one sample per frame pair (t, t+d) of every scene and every offset d of ``stride``
+  (an int, default 1: consecutive frames, or a sequence of offsets such as ``(1, 2, 4)``), for
+  flow training on small and large displacements without re-rendering. Passes of one frame are
+  stacked (2, H, W[, C]) for t and t+d; the passes that relate the two frames come once, shape
+  (H, W[, C]): ``forward_flow``, ``forward_flow_valid`` and ``forward_occluded`` from t toward t+d,
+  ``backward_*`` from t+d toward t. For d = 1 they are the stored files; for d > 1 they are
+  computed exactly by ``sim.flow`` (``between(t, t+d)`` and ``between(t+d, t)``, the same code and
+  rule as the stored flow) from the depth and segmentation of the two frames, which the scene must
+  have.
 
 A numpy sample (dtypes as ``sim.format.PASSES``: rgba uint8, segmentation and semantic uint16,
 depth/z_depth/normal/object_coordinates/flows float32, masks bool, amodal bool (..., N, H, W) with
@@ -39,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import OutputError
+from sim.flow import SceneFlow
 from sim.format import PASSES
 from sim.io import find_views, load_point_tracks, read_metadata, read_pass
 from sim.metadata import camera_intrinsics
@@ -57,6 +63,18 @@ READ_AT_SECOND = tuple(name for name, spec in PASSES.items() if spec.toward == -
 second; passes toward t)."""
 
 
+def _offsets(stride: int | Sequence[int], mode: str) -> tuple[int, ...]:
+    """``stride`` as a tuple of distinct frame offsets >= 1 (OutputError naming the bad value)."""
+    single = isinstance(stride, (int, np.integer)) and not isinstance(stride, bool)
+    offsets = (stride,) if single else tuple(stride) if isinstance(stride, Sequence) else ()
+    if (not offsets or len(set(offsets)) != len(offsets)
+            or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in offsets)):
+        raise OutputError(f"stride: got {stride!r}, expected a frame offset >= 1 or a list of distinct ones")
+    if mode != "pair" and offsets != (1,):
+        raise OutputError(f"stride: got {stride!r}; only mode='pair' takes a stride")
+    return tuple(int(d) for d in offsets)
+
+
 @dataclass(frozen=True)
 class _SceneEntry:
     path: Path
@@ -65,28 +83,32 @@ class _SceneEntry:
     passes: tuple[str, ...]
     K: np.ndarray
     world_to_camera: np.ndarray
+    flow: SceneFlow | None  # for flow between frames more than one apart, when needed
 
 
-def _index(path: Path) -> _SceneEntry:
+def _index(path: Path, flow: bool) -> _SceneEntry:
     metadata = read_metadata(path)
     scene = metadata["scene"]
     return _SceneEntry(path, int(scene["frames"]), tuple(scene["resolution"]), tuple(metadata["passes"]),
                        camera_intrinsics(metadata).astype(np.float32),
-                       np.asarray(metadata["camera"]["world_to_camera"], dtype=np.float32))
+                       np.asarray(metadata["camera"]["world_to_camera"], dtype=np.float32),
+                       SceneFlow(path, metadata) if flow else None)
 
 
 class SceneDataset:
     """Map-style numpy dataset over the scenes of ``root`` (a job or scene directory).
 
     ``passes``: pass names of ``sim.format.PASSES`` to read (default: rgba). ``mode``: ``"clip"``
-    or ``"pair"`` (module docstring). ``point_tracks``: add the point tracks (clip mode).
-    ``scenes``: use only the first this many scenes. ``camera``: of multi-camera scenes, read only
-    this camera (None: every camera's view is a scene of its own). ``len(ds)`` samples; ``ds[i]`` a
-    dict of numpy arrays (module docstring); iterating yields them in order.
+    or ``"pair"``, ``stride``: the frame offsets of pair mode (module docstring). ``point_tracks``:
+    add the point tracks (clip mode). ``scenes``: use only the first this many scenes. ``camera``:
+    of multi-camera scenes, read only this camera (None: every camera's view is a scene of its own).
+    ``len(ds)`` samples; ``ds[i]`` a dict of numpy arrays (module docstring); iterating yields them
+    in order.
     """
 
     def __init__(self, root: Path, passes: Sequence[str] = ("rgba",), *, mode: str = "clip",
-                 point_tracks: bool = False, scenes: int | None = None, camera: str | None = None) -> None:
+                 stride: int | Sequence[int] = 1, point_tracks: bool = False, scenes: int | None = None,
+                 camera: str | None = None) -> None:
         if mode not in MODES:
             raise OutputError(f"mode: got {mode!r}, expected one of {', '.join(MODES)}")
         unknown = [p for p in passes if p not in PASSES]
@@ -94,19 +116,22 @@ class SceneDataset:
             raise OutputError(f"passes: unknown {unknown[0]!r}; known: {', '.join(PASSES)}")
         if point_tracks and mode != "clip":
             raise OutputError("point_tracks: only in mode='clip' (tracks span the whole scene)")
+        self.offsets = _offsets(stride, mode)
         self.root = Path(root)
         self.passes = tuple(passes)
         self.mode = mode
         self.point_tracks = point_tracks
-        self.entries = [_index(p) for p in find_views(self.root, camera)[:scenes]]
+        # flow between frames d > 1 apart is computed; a scene that cannot give it exactly is refused now
+        computed = max(self.offsets) > 1 and bool(set(self.passes) & set(READ_AT_FIRST + READ_AT_SECOND))
+        self.entries = [_index(p, computed) for p in find_views(self.root, camera)[:scenes]]
         for entry in self.entries:
             missing = [p for p in self.passes if p not in entry.passes]
             if missing:
                 raise OutputError(f"pass {missing[0]!r}: {entry.path} was rendered without it (it has "
                                   f"{', '.join(entry.passes)}); ask for those or render with --passes")
-        # (scene index, first frame) per sample
-        self._samples = [(i, t) for i, e in enumerate(self.entries)
-                         for t in ([0] if mode == "clip" else range(e.frames - 1))]
+        # (scene index, first frame, offset) per sample
+        self._samples = [(i, t, d) for i, e in enumerate(self.entries) for d in self.offsets
+                         for t in ([0] if mode == "clip" else range(e.frames - d))]
 
     def __len__(self) -> int:
         return len(self._samples)
@@ -114,22 +139,38 @@ class SceneDataset:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (self[i] for i in range(len(self)))
 
-    def _frames_of(self, name: str, entry: _SceneEntry, t: int) -> list[int]:
+    def _frames_of(self, name: str, entry: _SceneEntry, t: int, d: int) -> list[int]:
         if self.mode == "clip":
             return list(range(entry.frames))
-        return [t] if name in READ_AT_FIRST else [t + 1] if name in READ_AT_SECOND else [t, t + 1]
+        return [t] if name in READ_AT_FIRST else [t + d] if name in READ_AT_SECOND else [t, t + d]
+
+    def _computed_flow(self, flow: SceneFlow, t: int, s: int) -> dict[str, np.ndarray]:
+        """The requested flow passes of the pair (t, s) computed by ``sim.flow``: forward t -> s,
+        backward s -> t."""
+        frame_t, frame_s = flow.read(t), flow.read(s)
+        out: dict[str, np.ndarray] = {}
+        for names, a, b, first, second in ((READ_AT_FIRST, t, s, frame_t, frame_s),
+                                           (READ_AT_SECOND, s, t, frame_s, frame_t)):
+            if set(names) & set(self.passes):
+                out.update(zip(names, flow.between(a, b, first, second), strict=True))
+        return out
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"sample {index}: the dataset has {len(self)} samples")
-        i, t = self._samples[index]
+        i, t, d = self._samples[index]
         entry = self.entries[i]
-        frames = list(range(entry.frames)) if self.mode == "clip" else [t, t + 1]
+        frames = list(range(entry.frames)) if self.mode == "clip" else [t, t + d]
         sample: dict[str, Any] = {"scene": entry.path.name, "frames": np.array(frames, dtype=np.int64),
                                   "K": entry.K[frames[0]].copy(), "K_per_frame": entry.K[frames],
                                   "world_to_camera": entry.world_to_camera[frames]}
+        if d > 1 and entry.flow is not None:
+            sample.update(self._computed_flow(entry.flow, t, t + d))
         for name in self.passes:
-            read = [read_pass(entry.path, name, s, entry.resolution) for s in self._frames_of(name, entry, t)]
+            if name in sample:
+                continue
+            read = [read_pass(entry.path, name, s, entry.resolution)
+                    for s in self._frames_of(name, entry, t, d)]
             pair_pass = self.mode == "pair" and name in READ_AT_FIRST + READ_AT_SECOND
             sample[name] = read[0] if pair_pass else np.stack(read)
         if self.point_tracks:
@@ -158,12 +199,13 @@ class TorchSceneDataset(_TorchDataset):
     (layouts in the module docstring). Same arguments as ``SceneDataset``."""
 
     def __init__(self, root: Path, passes: Sequence[str] = ("rgba",), *, mode: str = "clip",
-                 point_tracks: bool = False, scenes: int | None = None, camera: str | None = None) -> None:
+                 stride: int | Sequence[int] = 1, point_tracks: bool = False, scenes: int | None = None,
+                 camera: str | None = None) -> None:
         if torch is None:
             raise ImportError("TorchSceneDataset needs PyTorch: pip install 'scenesim[torch]' "
                               "(or use the numpy SceneDataset)")
-        self.samples = SceneDataset(root, passes, mode=mode, point_tracks=point_tracks, scenes=scenes,
-                                    camera=camera)
+        self.samples = SceneDataset(root, passes, mode=mode, stride=stride, point_tracks=point_tracks,
+                                    scenes=scenes, camera=camera)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from sim.dataset import SceneDataset
 from sim.errors import OutputError
 from sim.flow import SceneFlow, between
 from sim.io import load_scene
@@ -83,3 +84,34 @@ def test_stored_flow_of_a_real_render_is_between_adjacent_frames(tmp_path):
     assert_stored_flow_is_between(result.path)
     _, valid, _ = between(result.path, 0, 2)
     assert valid.any()
+
+
+def test_pair_dataset_with_strides_gives_stored_and_computed_flow(analytic):
+    names = ["depth", "segmentation", *FLOW_PASSES]
+    ds = SceneDataset(analytic, names, mode="pair", stride=(1, 2, 5))
+    assert len(ds) == 5 + 4 + 1  # frame pairs (t, t+d) of a 6-frame scene
+    stored = load_scene(analytic, passes=names)
+    seen = set()
+    for sample in ds:
+        t, s = (int(f) for f in sample["frames"])
+        seen.add(s - t)
+        np.testing.assert_array_equal(sample["depth"], stored["depth"][[t, s]])
+        expected = [*between(analytic, t, s), *between(analytic, s, t)]
+        if s == t + 1:  # the stored files, which are the same
+            expected = [stored[name][t if name.startswith("forward") else s] for name in FLOW_PASSES]
+        for name, value in zip(FLOW_PASSES, expected, strict=True):
+            assert sample[name].dtype == value.dtype, name
+            assert sample[name].tobytes() == value.tobytes(), (t, s, name)
+    assert seen == {1, 2, 5}
+    assert len(SceneDataset(analytic, ["depth"], mode="pair", stride=6)) == 0  # no pair that far apart
+
+
+@pytest.mark.parametrize("stride", [0, (2, 2), "2", (), 1.5, True])
+def test_bad_strides_are_one_line_errors(analytic, stride):
+    with pytest.raises(OutputError, match="stride: got"):
+        SceneDataset(analytic, ["depth"], mode="pair", stride=stride)
+
+
+def test_stride_is_for_pair_mode_only(analytic):
+    with pytest.raises(OutputError, match="only mode='pair' takes a stride"):
+        SceneDataset(analytic, ["depth"], mode="clip", stride=2)
