@@ -13,6 +13,7 @@ oracle computes on its own from the analytic geometry (``tests.raycast``), never
   object than the landing point, or where a point on (or just behind) its own object's visible
   surface lands next to an edge, where the slope is measured on one side or not at all: those
   points (3–7 %) are left out of the occlusion comparison, nothing else.
+- point tracks: start on a seen surface, follow its analytic motion, occluded as the oracle says.
 - segmentation, 2D boxes, visibility, 3D boxes, depth, normal, object coordinates, RGB.
 - ``sim.flow.between`` for non-adjacent frames, both directions.
 """
@@ -38,57 +39,67 @@ comparison (3–7 % here, at 128 × 96 pixels)."""
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """The analytic scene written through the sink and read back with every pass."""
-    result, frames = write_scene(tmp_path_factory.mktemp("oracle"), RenderSettings(samples=1))
+    settings = RenderSettings(samples=1, point_tracks=300)
+    result, frames = write_scene(tmp_path_factory.mktemp("oracle"), settings)
     return make_scene(), frames, load_scene(result.path), result.path
 
 
-def oracle_flow(scene, frames, t: int, s: int) -> dict[str, np.ndarray]:
-    """The exact flow from frame t to frame s and its masks (module docstring): ``flow`` float64
-    (H, W, 2) (NaN where not valid), ``valid``, ``occluded`` and ``ambiguous`` bool (H, W), plus
-    ``cause`` int (H, W): 0 seen, 1 behind camera s, 2 out of view, 3 hidden by another object,
-    4 hidden by its own object (the far side)."""
+def oracle_points(scene, frames, k: np.ndarray, local: np.ndarray, s: int) -> dict[str, np.ndarray]:
+    """Where points ``local`` (n, 3) (m, in the frame of scene object ``k`` (n,)) are in frame s and
+    whether they are seen there (module docstring): ``uv`` (n, 2) pixels (NaN behind camera s),
+    ``cause`` int (n,): 0 seen, 1 behind camera s, 2 out of view, 3 hidden by another object, 4
+    hidden by its own object (the far side); ``ambiguous`` bool (n,)."""
     width, height = scene.resolution
     K = intrinsics(scene.camera, scene.resolution)
     cams = camera_to_world(scene.camera, scene.frames)
     poses = trajectory(scene).object_to_world()
-    index, point = frames[t]["index"].astype(int), frames[t]["point"]
-    rows, cols = np.nonzero(index > 0)
-    k = index[rows, cols] - 1
-    # the surface point in its object's frame at t, placed by the object's pose at s
-    local = np.einsum("nji,nj->ni", poses[t, k, :3, :3], point[rows, cols] - poses[t, k, :3, 3])
     moved = np.einsum("nij,nj->ni", poses[s, k, :3, :3], local) + poses[s, k, :3, 3]
     cam = (moved - cams[s, :3, 3]) @ cams[s, :3, :3]  # camera s axes
     front = cam[:, 2] > MIN_CAMERA_Z_M
     with np.errstate(divide="ignore", invalid="ignore"):
-        u = K[0, 0] * cam[:, 0] / cam[:, 2] + K[0, 2]
-        v = K[1, 1] * cam[:, 1] / cam[:, 2] + K[1, 2]
+        u = np.where(front, K[0, 0] * cam[:, 0] / cam[:, 2] + K[0, 2], np.nan)
+        v = np.where(front, K[1, 1] * cam[:, 1] / cam[:, 2] + K[1, 2], np.nan)
     inside = front & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     # the ray of camera s toward the point: what does it hit first?
     to_point = moved - cams[s, :3, 3]
     dist = np.linalg.norm(to_point, axis=1)
     hit = raycast.cast(scene, poses[s], cams[s, :3, 3], to_point / dist[:, None])
-    seen = (hit["index"] == index[rows, cols]) & (np.abs(hit["depth"] - dist) < 1e-6 * dist + 1e-7)
-    cause = np.where(~front, 1, np.where(~inside, 2, np.where(seen, 0, np.where(
-        hit["index"] == index[rows, cols], 4, 3))))
+    own = hit["index"] == k + 1  # seen, or hidden by its own object's near side
+    seen = own & (np.abs(hit["depth"] - dist) < 1e-6 * dist + 1e-7)
+    cause = np.where(~front, 1, np.where(~inside, 2, np.where(seen, 0, np.where(own, 4, 3))))
     # where the grid rule may differ: the landing pixel's centre sees another object than the
     # landing point; a point on its own object's visible surface or just behind it near an edge in
     # frame s (the depth slope at the landing pixel is then measured on one side only, or not at all)
-    qx, qy = np.clip(np.floor(u), 0, width - 1).astype(int), np.clip(np.floor(v), 0, height - 1).astype(int)
+    qx = np.clip(np.nan_to_num(np.floor(u)), 0, width - 1).astype(int)
+    qy = np.clip(np.nan_to_num(np.floor(v)), 0, height - 1).astype(int)
     edge = np.zeros(len(qx), dtype=bool)  # pixel q or a 4-neighbour sees another object
     for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):
         near = frames[s]["index"][np.clip(qy + dy, 0, height - 1), np.clip(qx + dx, 0, width - 1)]
         edge |= near != hit["index"]
-    own = hit["index"] == index[rows, cols]  # seen, or hidden by its own object's near side
     ambiguous = inside & ((edge & own) | (frames[s]["index"][qy, qx] != hit["index"]))
+    return {"uv": np.stack([u, v], axis=1), "cause": cause, "ambiguous": ambiguous}
 
+
+def oracle_flow(scene, frames, t: int, s: int) -> dict[str, np.ndarray]:
+    """The exact flow from frame t to frame s and its masks (module docstring): ``flow`` float64
+    (H, W, 2) (NaN where not valid), ``valid``, ``occluded`` and ``ambiguous`` bool (H, W), plus
+    ``cause`` int (H, W) as in ``oracle_points``, −1 where no surface."""
+    width, height = scene.resolution
+    poses = trajectory(scene).object_to_world()
+    index, point = frames[t]["index"].astype(int), frames[t]["point"]
+    rows, cols = np.nonzero(index > 0)
+    k = index[rows, cols] - 1
+    # the surface point in its object's frame at t
+    local = np.einsum("nji,nj->ni", poses[t, k, :3, :3], point[rows, cols] - poses[t, k, :3, 3])
+    there = oracle_points(scene, frames, k, local, s)
     out = {"flow": np.full((height, width, 2), np.nan), "valid": np.zeros((height, width), bool),
            "occluded": np.zeros((height, width), bool), "ambiguous": np.zeros((height, width), bool),
            "cause": np.full((height, width), -1)}
-    out["flow"][rows[front], cols[front]] = np.stack([u - cols - 0.5, v - rows - 0.5], axis=1)[front]
-    out["valid"][rows, cols] = front
-    out["occluded"][rows, cols] = cause > 0
-    out["ambiguous"][rows, cols] = ambiguous
-    out["cause"][rows, cols] = cause
+    out["flow"][rows, cols] = there["uv"] - np.stack([cols + 0.5, rows + 0.5], axis=1)
+    out["valid"][rows, cols] = there["cause"] != 1
+    out["occluded"][rows, cols] = there["cause"] > 0
+    out["ambiguous"][rows, cols] = there["ambiguous"]
+    out["cause"][rows, cols] = there["cause"]
     return out
 
 
@@ -177,3 +188,28 @@ def test_rendered_passes_are_written_unchanged(written):
         np.testing.assert_array_equal(data["rgba"][t], shading(f))
         empty = f["index"] == 0
         assert np.isposinf(data["depth"][t][empty]).all() and empty.any() and (~empty).any()
+
+
+def test_point_tracks_match_the_oracle(written):
+    """Each track starts at a pixel centre of a surface seen in its query frame (the ray caster's
+    point there, in its object's frame) and follows that point's analytic motion; occluded where the
+    oracle finds it hidden, out of view or behind the camera (ambiguous points as for the flow)."""
+    scene, frames, data, _ = written
+    tracks = data["point_tracks"]
+    poses = trajectory(scene).object_to_world()
+    k, q = tracks["object_index"].astype(int), tracks["query_frame"]
+    col, row = (np.floor(tracks["tracks"][np.arange(len(q)), q]).astype(int)).T
+    seen_at_query = np.array([frames[t]["index"][r, c] for t, r, c in zip(q, row, col, strict=True)])
+    np.testing.assert_array_equal(seen_at_query, k + 1)  # the pixel sees the track's object
+    world = np.array([frames[t]["point"][r, c] for t, r, c in zip(q, row, col, strict=True)])
+    local = np.einsum("nji,nj->ni", poses[q, k, :3, :3], world - poses[q, k, :3, 3])
+    np.testing.assert_allclose(tracks["object_point"], local, atol=1e-5)
+    compared = 0
+    for s in range(scene.frames):
+        there = oracle_points(scene, frames, k, local, s)
+        np.testing.assert_allclose(tracks["tracks"][:, s], there["uv"], atol=2e-3, rtol=0)
+        ok = ~there["ambiguous"]
+        np.testing.assert_array_equal(tracks["occluded"][ok, s], there["cause"][ok] > 0, err_msg=f"frame {s}")
+        compared += ok.sum()
+    assert compared > 0.9 * len(q) * scene.frames
+    assert tracks["occluded"].any() and not tracks["occluded"].all()
