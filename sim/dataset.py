@@ -122,7 +122,8 @@ class SceneDataset:
         self.mode = mode
         self.point_tracks = point_tracks
         # flow between frames d > 1 apart is computed; a scene that cannot give it exactly is refused now
-        computed = max(self.offsets) > 1 and bool(set(self.passes) & set(READ_AT_FIRST + READ_AT_SECOND))
+        computed = max(self.offsets) > 1 and any(p.endswith(("_flow", "_flow_valid", "_occluded"))
+                                                 for p in self.passes)
         self.entries = [_index(p, computed) for p in find_views(self.root, camera)[:scenes]]
         for entry in self.entries:
             missing = [p for p in self.passes if p not in entry.passes]
@@ -149,8 +150,9 @@ class SceneDataset:
         backward s -> t."""
         frame_t, frame_s = flow.read(t), flow.read(s)
         out: dict[str, np.ndarray] = {}
-        for names, a, b, first, second in ((READ_AT_FIRST, t, s, frame_t, frame_s),
-                                           (READ_AT_SECOND, s, t, frame_s, frame_t)):
+        for direction, a, b, first, second in (("forward", t, s, frame_t, frame_s),
+                                               ("backward", s, t, frame_s, frame_t)):
+            names = (f"{direction}_flow", f"{direction}_flow_valid", f"{direction}_occluded")
             if set(names) & set(self.passes):
                 out.update(zip(names, flow.between(a, b, first, second), strict=True))
         return out
