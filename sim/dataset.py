@@ -61,6 +61,8 @@ READ_AT_FIRST = tuple(name for name, spec in PASSES.items() if spec.toward == 1)
 READ_AT_SECOND = tuple(name for name, spec in PASSES.items() if spec.toward == -1)
 """In pair mode, passes read once: at frame t (the first; passes toward t+1) and at frame t+1 (the
 second; passes toward t)."""
+FLOW_TRIPLES = {d: (f"{d}_flow", f"{d}_flow_valid", f"{d}_occluded") for d in ("forward", "backward")}
+"""The passes of ``sim.flow.between``'s (flow, valid, occluded), per direction of a pair."""
 
 
 def _offsets(stride: int | Sequence[int], mode: str) -> tuple[int, ...]:
@@ -122,7 +124,7 @@ class SceneDataset:
         self.mode = mode
         self.point_tracks = point_tracks
         # flow between frames d > 1 apart is computed; a scene that cannot give it exactly is refused now
-        computed = max(self.offsets) > 1 and any(p.endswith(("_flow", "_flow_valid", "_occluded"))
+        computed = max(self.offsets) > 1 and any(p in names for names in FLOW_TRIPLES.values()
                                                  for p in self.passes)
         self.entries = [_index(p, computed) for p in find_views(self.root, camera)[:scenes]]
         for entry in self.entries:
@@ -152,7 +154,7 @@ class SceneDataset:
         out: dict[str, np.ndarray] = {}
         for direction, a, b, first, second in (("forward", t, s, frame_t, frame_s),
                                                ("backward", s, t, frame_s, frame_t)):
-            names = (f"{direction}_flow", f"{direction}_flow_valid", f"{direction}_occluded")
+            names = FLOW_TRIPLES[direction]
             if set(names) & set(self.passes):
                 out.update(zip(names, flow.between(a, b, first, second), strict=True))
         return out
