@@ -184,6 +184,11 @@ PASSES: dict[str, PassSpec] = {p.name: p for p in (
              "frame holding 'packed' = numpy.packbits(masks, axis=-1), uint8 (N, H, ceil(W/8)); "
              "numpy.unpackbits(packed, axis=-1, count=W).astype(bool) restores it. Opt-in: one extra "
              "Cycles view layer per instance", ("amodal",), _output("amodal"), per_instance=True),
+    PassSpec("object_index", "png", np.uint16, 0,
+             "uint16 (H, W): the scene object seen through the pixel centre, 0 = none, k >= 1 = "
+             "scene.objects[k-1] (background objects included: the instances' and background "
+             "objects' object_index in metadata.json is k-1); opt-in: sim.flow.between needs it for "
+             "a scene with several background objects", ("object_index",), _output("object_index")),
     PassSpec("forward_flow", "tiff", np.float32, 2,
              "float32 (H, W, 2), pixels (dx, dy): position in frame t+1 minus position in frame t "
              "of the surface point seen at the pixel centre; NaN where invalid",

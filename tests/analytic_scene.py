@@ -5,7 +5,7 @@ The scene (objects in this order, index k = scene.objects[k−1]):
 1. ``floor``: background slab 6 m × 6 m, top face z = 0; the sky shows beyond it.
 2. ``ball``: sphere r = 0.5 m rolling along +x and spinning about a tilted axis.
 3. ``crate``: box 0.8 × 0.6 × 1.0 m crossing in front of the ball (occluding it) while turning
-   about two axes.
+   about two axes; its category is its own (``crate``), the others' their asset's.
 4. ``runner``: sphere r = 0.3 m running out of view to the right after frame 2.
 5. ``block``: a box standing still, in front of the floor near the camera.
 The camera moves and turns (its look-at point moves) every frame.
@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.categories import default_table
+from sim.frame import RenderedFrame
+from sim.passes import PASSES, required_outputs
 from sim.scene import Camera, Scene, SceneObject
 from sim.settings import RenderSettings
 from sim.sink import SceneResult, SceneSink
@@ -65,7 +68,7 @@ def make_scene() -> Scene:
         SceneObject("floor", scale=(3.0, 3.0, 0.1), position=(0.0, 0.0, -0.1), static=True,
                     background=True),
         SceneObject("ball", asset="primitive:sphere", scale=(0.5,) * 3),
-        SceneObject("crate", scale=(0.4, 0.3, 0.5)),
+        SceneObject("crate", scale=(0.4, 0.3, 0.5), category="crate"),
         SceneObject("runner", asset="primitive:sphere", scale=(0.3,) * 3),
         SceneObject("block", scale=(0.3, 0.3, 0.3), position=(-1.5, -2.3, 0.3),
                     quaternion=tuple(_axis_angle((0.0, 0.0, 1.0), 0.5))),
@@ -102,17 +105,22 @@ def shading(frame: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255.0)], axis=-1).astype(np.uint8)
 
 
+ALL_PASSES = tuple(PASSES)
+CATEGORIES = (*default_table(), "crate")
+"""The job's category table: the catalogue's, plus the crate's own category."""
+
+
 def write_scene(out_dir: Path, settings: RenderSettings | None = None, name: str = "scene_00000",
                 scene: Scene | None = None) -> tuple[SceneResult, list[dict[str, np.ndarray]]]:
-    """Pushes the ray-cast frames of ``scene`` (default ``make_scene()``) through ``SceneSink``;
-    returns its result and the frames."""
-    from sim.render.frame import RenderedFrame
-
+    """Pushes the ray-cast frames of ``scene`` (default ``make_scene()``) through ``SceneSink``
+    (default settings: every pass, ``CATEGORIES``); returns its result and the frames."""
     scene = make_scene() if scene is None else scene
-    settings = RenderSettings() if settings is None else settings
+    settings = RenderSettings(passes=ALL_PASSES, categories=CATEGORIES) if settings is None else settings
     frames = ray_cast_frames(scene)
+    outputs = required_outputs(settings.passes, settings.point_tracks > 0)
     with SceneSink(scene, trajectory(scene), settings, out_dir, name) as sink:
         for t, f in enumerate(frames):
-            sink.push(RenderedFrame(t, shading(f) if settings.rgb else None, f["depth"], f["normal"],
-                                    f["index"], f["coords"]))
+            given = {"rgba": shading(f), "depth": f["depth"], "normal": f["normal"],
+                     "object_index": f["index"], "object_coordinates": f["coords"]}
+            sink.push(RenderedFrame(t, {k: v for k, v in given.items() if k in outputs}))
         return sink.finish({}), frames

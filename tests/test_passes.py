@@ -42,7 +42,7 @@ def test_every_pass_is_declared_completely():
         assert spec.name == name and spec.ext in ("png", "tiff", "npz")
         assert set(spec.needs) <= set(RENDER_OUTPUTS) and spec.needs, name
         assert len(spec.description) > 30 and spec.toward in (-1, 0, 1), name
-    assert set(DEFAULT_PASSES) == set(PASSES) - {"z_depth", "semantic", "disparity", "amodal"}
+    assert set(DEFAULT_PASSES) == set(PASSES) - {"z_depth", "semantic", "disparity", "amodal", "object_index"}
     assert resolve_passes(["forward_flow", "rgba", "rgba"]) == ("rgba", "forward_flow")
 
 
