@@ -5,7 +5,6 @@ cannot be exact for are one-line OutputErrors. Values against the analytic truth
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -14,11 +13,13 @@ from sim.dataset import SceneDataset
 from sim.errors import OutputError
 from sim.flow import SceneFlow, between
 from sim.io import load_scene
+from sim.passes import DEFAULT_PASSES
 from sim.scene import SceneObject
 from sim.settings import RenderSettings
-from tests.analytic_scene import make_scene, write_scene
+from tests.analytic_scene import CATEGORIES, make_scene, write_scene
 
 FLOW_PASSES = [f"{d}_{p}" for d in ("forward", "backward") for p in ("flow", "flow_valid", "occluded")]
+GROUND_TRUTH = RenderSettings(passes=[p for p in DEFAULT_PASSES if p != "rgba"], categories=CATEGORIES)
 
 
 def assert_stored_flow_is_between(path) -> None:
@@ -38,7 +39,7 @@ def assert_stored_flow_is_between(path) -> None:
 
 @pytest.fixture(scope="module")
 def analytic(tmp_path_factory):
-    return write_scene(tmp_path_factory.mktemp("between"), RenderSettings(rgb=False))[0].path
+    return write_scene(tmp_path_factory.mktemp("between"), GROUND_TRUTH)[0].path
 
 
 def test_stored_flow_is_between_adjacent_frames_bit_for_bit(analytic):
@@ -57,20 +58,24 @@ def test_bad_frames_are_one_line_errors(analytic):
         between(analytic.parent / "nothing", 0, 1)
 
 
-def test_a_scene_without_depth_is_refused(analytic, tmp_path):
-    meta = json.loads((analytic / "metadata.json").read_text())
-    meta["passes"] = [p for p in meta["passes"] if p != "depth"]
-    with pytest.raises(OutputError, match="needs the 'depth' pass"):
-        SceneFlow(analytic, meta)
+def test_a_scene_without_depth_is_refused(tmp_path):
+    settings = RenderSettings(passes=["segmentation", "forward_flow"], categories=CATEGORIES)  # no depth
+    path = write_scene(tmp_path, settings)[0].path
+    with pytest.raises(OutputError, match="needs the 'depth' pass, and the scene has only segmentation, "
+                                          "forward_flow; render it with 'depth'"):
+        between(path, 0, 1)
 
 
-def test_several_background_objects_are_refused(tmp_path):
+def test_several_background_objects_need_the_object_index_pass(tmp_path):
     scene = make_scene()
     wall = SceneObject("wall", scale=(3.0, 0.1, 1.0), position=(0.0, 3.5, 1.0), static=True, background=True)
     scene = dataclasses.replace(scene, objects=(*scene.objects, wall))
-    path = write_scene(tmp_path, RenderSettings(rgb=False), scene=scene)[0].path
+    path = write_scene(tmp_path, GROUND_TRUTH, scene=scene)[0].path
     with pytest.raises(OutputError, match=r"2 background objects \(floor, wall\) share segmentation id 0"):
         between(path, 0, 1)
+    # with the object index stored, the flow is exact again
+    settings = dataclasses.replace(GROUND_TRUTH, passes=(*GROUND_TRUTH.passes, "object_index"))
+    assert_stored_flow_is_between(write_scene(tmp_path / "indexed", settings, scene=scene)[0].path)
 
 
 @pytest.mark.slow
@@ -79,7 +84,7 @@ def test_stored_flow_of_a_real_render_is_between_adjacent_frames(tmp_path):
     from sim.pipeline import run_scene
 
     scene = dataclasses.replace(get_recipe("movi-a")(3, {}), resolution=(32, 24), frames=3)
-    result = run_scene(scene, RenderSettings(samples=1, denoise=False, threads=1, rgb=False),
+    result = run_scene(scene, RenderSettings(samples=1, denoise=False, threads=1, passes=GROUND_TRUTH.passes),
                        tmp_path, "scene_00000")
     assert_stored_flow_is_between(result.path)
     _, valid, _ = between(result.path, 0, 2)

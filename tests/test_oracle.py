@@ -29,7 +29,7 @@ from sim.io import load_scene
 from sim.settings import RenderSettings
 from sim.transforms import camera_to_world, intrinsics
 from tests import raycast
-from tests.analytic_scene import make_scene, shading, trajectory, write_scene
+from tests.analytic_scene import ALL_PASSES, CATEGORIES, make_scene, shading, trajectory, write_scene
 
 AMBIGUOUS_MAX = 0.08
 """At most this fraction of the points landing in the image may be left out of the occlusion
@@ -39,7 +39,7 @@ comparison (3–7 % here, at 128 × 96 pixels)."""
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """The analytic scene written through the sink and read back with every pass."""
-    settings = RenderSettings(samples=1, point_tracks=300)
+    settings = RenderSettings(samples=1, point_tracks=300, passes=ALL_PASSES, categories=CATEGORIES)
     result, frames = write_scene(tmp_path_factory.mktemp("oracle"), settings)
     return make_scene(), frames, load_scene(result.path), result.path
 
@@ -181,7 +181,9 @@ def test_3d_boxes_match_the_analytic_poses(written):
 
 def test_rendered_passes_are_written_unchanged(written):
     scene, frames, data, _ = written
+    assert data["metadata"]["passes"] == list(ALL_PASSES)
     for t, f in enumerate(frames):
+        np.testing.assert_array_equal(data["object_index"][t], f["index"])
         np.testing.assert_array_equal(data["depth"][t], f["depth"])
         np.testing.assert_array_equal(data["normal"][t], f["normal"])
         np.testing.assert_array_equal(data["object_coordinates"][t], f["coords"])
@@ -213,3 +215,22 @@ def test_point_tracks_match_the_oracle(written):
         compared += ok.sum()
     assert compared > 0.9 * len(q) * scene.frames
     assert tracks["occluded"].any() and not tracks["occluded"].all()
+
+
+def test_z_depth_and_semantic_match_the_oracle(written):
+    scene, frames, data, _ = written
+    # what each object is, written out here: the crate has its own category, the rest their shape's
+    expected = {"floor": None, "ball": "sphere", "crate": "crate", "runner": "sphere", "block": "cube"}
+    table = data["metadata"]["categories"]  # id (str) -> name
+    names = np.array([None, *[expected[o.name] for o in scene.objects]], dtype=object)
+    for t, f in enumerate(frames):
+        # planar depth: the hit point's coordinate along the optical axis, from the ray caster
+        np.testing.assert_allclose(data["z_depth"][t], f["z_depth"], rtol=1e-6)
+        assert data["z_depth"].dtype == np.float32 and np.isposinf(data["z_depth"][t][f["index"] == 0]).all()
+        assert (data["z_depth"][t] <= data["depth"][t]).all()
+        semantic = data["semantic"][t]
+        assert semantic.dtype == np.uint16
+        np.testing.assert_array_equal(semantic == 0, names[f["index"]] == None)  # noqa: E711
+        got = np.array([table[str(i)] if i else None for i in semantic.ravel()], dtype=object)
+        np.testing.assert_array_equal(got, names[f["index"]].ravel())
+    assert set(table.values()) >= {"sphere", "cube", "crate"}
