@@ -152,28 +152,32 @@ def _row(view: _SceneView, t: int) -> np.ndarray:
         key = flow_key(CAPTION_PX - 2)
         x = layout.panel_origin(3)[0] + pw - key.shape[1]
         picture.paste(Image.fromarray(key), (x, 1))
-    _draw_tracks(draw, view, t)
+    _draw_tracks(picture, view, t)
     return np.asarray(picture)
 
 
-def _draw_tracks(draw: ImageDraw.ImageDraw, view: _SceneView, t: int) -> None:
-    """Dots on the RGB panel at the point tracks visible in frame ``t``, one colour per point."""
+def _draw_tracks(picture: Image.Image, view: _SceneView, t: int) -> None:
+    """Dots on the RGB panel at the point tracks visible in frame ``t``, one colour per point; a dot
+    near the panel's edge is cut there (it never spills into the next panel)."""
     tracks = view.data.get("point_tracks")
     if tracks is None:
         return
     scale = view.layout.scale
     x0, y0 = view.layout.panel_origin(0)
     pw, ph = view.layout.panel_size
+    panel = picture.crop((x0, y0, x0 + pw, y0 + ph))
+    draw = ImageDraw.Draw(panel)
     radius = max(1.5, scale / 2)
     colours = segmentation_palette(len(tracks["tracks"]) + 1)[1:]
     for (x, y), occluded, colour in zip(tracks["tracks"][:, t], tracks["occluded"][:, t], colours,
                                         strict=True):
         if occluded:
             continue
-        cx, cy = x0 + x * scale, y0 + y * scale
-        if x0 <= cx < x0 + pw and y0 <= cy < y0 + ph:
+        cx, cy = x * scale, y * scale
+        if 0 <= cx < pw and 0 <= cy < ph:
             draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius),
                          fill=tuple(int(c) for c in colour), outline=(0, 0, 0))
+    picture.paste(panel, (x0, y0))
 
 
 def _stack_rows(rows: list[np.ndarray]) -> np.ndarray:
