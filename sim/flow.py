@@ -8,8 +8,9 @@ a surface is seen and the point is in front of camera s; occluded bool (H, W): i
 frame s, out of view or behind camera s.
 
 It runs the code that computed the stored flow (``sim.annotate.flow``, its occlusion rule and
-tolerances) on what the scene directory stores: depth of frames t and s, K, the per-frame camera
-pose and object poses of ``metadata.json``. So ``between(t, t + 1)`` equals the stored
+tolerances) on what the scene directory stores: depth of frames t and s, K (per frame when the
+camera zooms), the per-frame camera pose and object poses of ``metadata.json``; of a multi-camera
+scene, those of one camera's view. So ``between(t, t + 1)`` equals the stored
 ``forward_flow``, ``forward_flow_valid`` and ``forward_occluded`` of frame t bit for bit (and
 ``between(t, t − 1)`` the backward ones).
 
@@ -28,7 +29,8 @@ import numpy as np
 
 from sim.annotate import flow as annotate_flow
 from sim.errors import OutputError
-from sim.io import read_metadata, read_pass
+from sim.io import camera_directory, read_metadata, read_pass
+from sim.metadata import camera_intrinsics
 
 FlowResult = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(flow float32 (H, W, 2), valid bool (H, W), occluded bool (H, W)), see the module docstring."""
@@ -58,14 +60,17 @@ def _camera_poses(metadata: dict[str, Any]) -> np.ndarray:
 
 class SceneFlow:
     """The geometry of scene directory ``scene_dir`` (``metadata.json`` read once) for flow between
-    any two of its frames; ``between(t, s)`` decodes the two frames it needs.
+    any two of its frames; ``between(t, s)`` decodes the two frames it needs. ``camera``: the view
+    of a multi-camera scene (``sim.io.camera_directory``); ``metadata``: that view directory's
+    ``metadata.json`` when the caller has read it (``scene_dir`` is then the view directory).
 
     Raises ``OutputError`` when the scene lacks the depth or segmentation pass, or has several
     background objects and no ``object_index`` pass (module docstring).
     """
 
-    def __init__(self, scene_dir: Path, metadata: dict[str, Any] | None = None) -> None:
-        self.path = Path(scene_dir)
+    def __init__(self, scene_dir: Path, metadata: dict[str, Any] | None = None,
+                 camera: str | None = None) -> None:
+        self.path = Path(scene_dir) if metadata is not None else camera_directory(scene_dir, camera)
         metadata = read_metadata(self.path) if metadata is None else metadata
         scene = metadata["scene"]
         self.frames, self.resolution = int(scene["frames"]), tuple(scene["resolution"])
@@ -81,7 +86,7 @@ class SceneFlow:
             raise OutputError(f"{self.path}: {len(background)} background objects ({names}) share "
                               "segmentation id 0, so the flow cannot tell which one a pixel shows; "
                               "render it with the 'object_index' pass")
-        self.K = np.asarray(metadata["camera"]["K"], dtype=np.float64)
+        self.K = camera_intrinsics(metadata)  # (F, 3, 3): a zooming camera has one per frame
         self.cam2world = _camera_poses(metadata)
         self.obj2world = _object_poses(metadata, self.frames)
         # segmentation id -> 1 + scene object index; id 0 -> the one background object (or none)
@@ -115,12 +120,13 @@ class SceneFlow:
         t, s = self._check_frame("t", t), self._check_frame("s", s)
         depth_t, index_t = self.read(t) if frame_t is None else frame_t
         depth_s, index_s = self.read(s) if frame_s is None else frame_s
-        return annotate_flow(depth_t, index_t, depth_s, index_s, self.K, self.cam2world[t],
+        return annotate_flow(depth_t, index_t, depth_s, index_s, self.K[t], self.K[s], self.cam2world[t],
                              self.cam2world[s], self.obj2world[t], self.obj2world[s])
 
 
-def between(scene_dir: Path, t: int, s: int) -> FlowResult:
+def between(scene_dir: Path, t: int, s: int, camera: str | None = None) -> FlowResult:
     """``(flow, valid, occluded)`` from frame ``t`` to frame ``s`` of the scene directory
-    ``scene_dir`` (the module docstring gives the conventions); ``OutputError`` for a frame outside
-    the scene or a scene the flow cannot be exact for."""
-    return SceneFlow(scene_dir).between(t, s)
+    ``scene_dir`` (the module docstring gives the conventions), seen by ``camera`` (required for a
+    multi-camera scene, as in ``load_scene``); ``OutputError`` for a frame outside the scene or a
+    scene the flow cannot be exact for."""
+    return SceneFlow(scene_dir, camera=camera).between(t, s)

@@ -105,7 +105,8 @@ def shading(frame: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255.0)], axis=-1).astype(np.uint8)
 
 
-ALL_PASSES = tuple(PASSES)
+ALL_PASSES = tuple(p for p in PASSES if p != "disparity")
+"""Every pass a one-camera scene can have (disparity needs a stereo pair: tests/test_stereo.py)."""
 CATEGORIES = (*default_table(), "crate")
 """The job's category table: the catalogue's, plus the crate's own category."""
 
