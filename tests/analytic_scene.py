@@ -91,10 +91,18 @@ def trajectory(scene: Scene) -> Trajectory:
 
 
 def ray_cast_frames(scene: Scene) -> list[dict[str, np.ndarray]]:
-    """Per frame the ray caster's exact ``tests.raycast.render`` output."""
+    """Per frame the ray caster's exact ``tests.raycast.render`` output, plus ``amodal`` bool
+    (N, H, W): per instance (N = len(scene.instances)) the pixels that see it when cast alone."""
     cam2world = camera_to_world(scene.camera, scene.frames)
     obj2world = trajectory(scene).object_to_world()
-    return [raycast.render(scene, cam2world[t], obj2world[t]) for t in range(scene.frames)]
+    instances = [k for k, o in enumerate(scene.objects) if not o.background]
+    frames = []
+    for t in range(scene.frames):
+        frame = raycast.render(scene, cam2world[t], obj2world[t])
+        alone = [raycast.render(scene, cam2world[t], obj2world[t], objects=[k]) for k in instances]
+        frame["amodal"] = np.stack([a["index"] > 0 for a in alone])
+        frames.append(frame)
+    return frames
 
 
 def shading(frame: dict[str, np.ndarray]) -> np.ndarray:
@@ -122,6 +130,6 @@ def write_scene(out_dir: Path, settings: RenderSettings | None = None, name: str
     with SceneSink(scene, trajectory(scene), settings, out_dir, name) as sink:
         for t, f in enumerate(frames):
             given = {"rgba": shading(f), "depth": f["depth"], "normal": f["normal"],
-                     "object_index": f["index"], "object_coordinates": f["coords"]}
+                     "object_index": f["index"], "object_coordinates": f["coords"], "amodal": f["amodal"]}
             sink.push(RenderedFrame(t, {k: v for k, v in given.items() if k in outputs}))
         return sink.finish({}), frames

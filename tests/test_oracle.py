@@ -14,7 +14,9 @@ oracle computes on its own from the analytic geometry (``tests.raycast``), never
   surface lands next to an edge, where the slope is measured on one side or not at all: those
   points (3–7 %) are left out of the occlusion comparison, nothing else.
 - point tracks: start on a seen surface, follow its analytic motion, occluded as the oracle says.
-- segmentation, 2D boxes, visibility, 3D boxes, depth, normal, object coordinates, RGB.
+- segmentation, 2D boxes, visibility, 3D boxes, depth, z-depth, semantic, object index, normal,
+  object coordinates, RGB; amodal masks (each instance ray-cast alone), their boxes and visible
+  fractions.
 - ``sim.flow.between`` for non-adjacent frames, both directions.
 """
 
@@ -234,3 +236,24 @@ def test_z_depth_and_semantic_match_the_oracle(written):
         got = np.array([table[str(i)] if i else None for i in semantic.ravel()], dtype=object)
         np.testing.assert_array_equal(got, names[f["index"]].ravel())
     assert set(table.values()) >= {"sphere", "cube", "crate"}
+
+
+def test_amodal_masks_and_visible_fractions_match_the_oracle(written):
+    """The amodal masks (each instance ray-cast alone) round-trip through the sink's compact file,
+    and the metadata's amodal boxes, pixel counts and visible fractions are theirs."""
+    scene, frames, data, _ = written
+    meta = data["metadata"]["instances"]
+    amodal = data["amodal"]
+    assert amodal.dtype == np.bool_ and amodal.shape == (scene.frames, len(meta), *frames[0]["depth"].shape)
+    for t, f in enumerate(frames):
+        np.testing.assert_array_equal(amodal[t], f["amodal"])
+        for i, entry in enumerate(meta):
+            visible = f["index"] == entry["object_index"] + 1
+            assert not (visible & ~amodal[t, i]).any()  # what is seen is part of the silhouette
+            rows, cols = np.nonzero(amodal[t, i])
+            box = None if not len(rows) else [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+            assert entry["amodal_bbox_2d"][t] == box and entry["amodal_visibility"][t] == len(rows)
+            fraction = visible.sum() / len(rows) if len(rows) else None
+            assert entry["visible_fraction"][t] == pytest.approx(fraction), (t, entry["name"])
+    fractions = [v for e in meta for v in e["visible_fraction"] if v is not None]
+    assert min(fractions) < 0.3 and max(fractions) == 1.0  # the ball is nearly hidden; some are whole
