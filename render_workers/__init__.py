@@ -1,4 +1,4 @@
-"""Batch jobs and the ``scenesim`` command line (DESIGN §1, §5): a job spec stored as ``job.json``,
+"""Batch jobs and the ``scenesim`` command line (docs/architecture.md): a job spec stored as ``job.json``,
 per-scene seeds, a local pool of persistent worker processes or Ray tasks, retries, resume, status.
 
     from render_workers import JobSpec, RunOptions, run_job, job_status

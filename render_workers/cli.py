@@ -121,7 +121,7 @@ def _add_render_args(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveG
     p.add_argument("--no-denoise", action="store_true", help="turn OpenImageDenoise off")
     p.add_argument("--denoise-guides", action="store_true",
                    help="denoise with albedo and normal guides: better on environment-lit scenes "
-                        "(movi-c..e: +0.9 dB for ~13%% more time)")
+                        "(movi-c..e; slower: README, Performance)")
     p.add_argument("--passes", type=_pass_list, metavar="A,B,...",
                    help="passes to write (default: rgba, segmentation, depth, normal, object_coordinates, "
                         "both flows and their masks; also z_depth, semantic); Cycles renders only what "

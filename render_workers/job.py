@@ -1,4 +1,4 @@
-"""A job: what to render. Stored as ``job.json`` in the output directory.
+"""A job: what to render (docs/format.md). Stored as ``job.json`` in the output directory.
 
 A ``JobSpec`` is (recipe or scene file, recipe parameters, job seed, scene count, resolution and
 frame overrides, render settings). ``JobSpec.scene(k)`` builds scene k from the spec alone (its seed

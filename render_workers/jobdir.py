@@ -1,4 +1,4 @@
-"""The job directory (DESIGN §4, §5): ``job.json`` checked on resume, a lock against two runs at
+"""The job directory (docs/format.md): ``job.json`` checked on resume, a lock against two runs at
 once, ``.partial`` leftovers removed, and which scenes are still missing.
 
 Layout of ``OUT/``: ``job.json`` (the spec), ``scene_NNNNN/`` (complete scenes only),

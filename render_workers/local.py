@@ -1,5 +1,5 @@
 """The local pool: persistent spawned worker processes (each imports bpy once and renders many
-scenes), with crash isolation, per-scene timeouts, retries and recycling (DESIGN §5).
+scenes), with crash isolation, per-scene timeouts, retries and recycling (docs/architecture.md).
 
 A scene whose worker raises, crashes, is killed or passes the timeout costs that attempt only: the
 worker is replaced by a fresh process, which retries the scene first while attempts remain. A scene

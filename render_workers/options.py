@@ -78,11 +78,10 @@ class RunOptions:
         """The cores local pool worker ``slot`` (0, 1, …) is pinned to, or None (not pinned).
 
         With several workers and at most one Cycles thread per core in all, each worker gets its
-        own ``worker_threads()`` cores. Measured (README,
-        Performance): Blender's idle TBB threads busy-wait on cores that Cycles leaves free, so
-        2 unpinned 1-thread workers on 2 cores were 0.81x one 2-thread worker, pinned 1.0x. Not
-        pinned (the OS shares the cores): a single worker, a backend that does not pin (Ray tasks pin
-        themselves), more threads in all than cores, or no affinity masks (macOS)."""
+        own ``worker_threads()`` cores: Blender's idle threads busy-wait on cores that Cycles leaves
+        free, so unpinned workers slow each other down (README, Performance). Not pinned (the OS
+        shares the cores): a single worker, a backend that does not pin (Ray tasks pin themselves),
+        more threads in all than cores, or no affinity masks (macOS)."""
         cores = allowed_cores()
         threads = self.worker_threads()
         if not self.executor.pins_workers or self.local_workers < 2 or cores is None \

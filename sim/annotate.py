@@ -1,4 +1,5 @@
-"""Ground truth computed from rendered depth + object ids + rigid poses, in numpy (DESIGN §1, §3).
+"""Ground truth computed from rendered depth + object ids + rigid poses, in numpy (docs/architecture.md;
+conventions: docs/format.md).
 
 Inputs per frame, as the renderer yields them: ``depth`` float32 (H, W), metres, Euclidean distance
 from the camera centre along the unit ray through the pixel centre (+inf where no surface), and

@@ -1,4 +1,5 @@
-"""The output format, defined once: imported by the writer, the loader and the tests.
+"""The output format, defined once: imported by the writer, the loader, the tests and
+``render_workers.format_doc`` (which generates docs/format.md from it).
 
 A scene directory holds ``scene.json``, ``metadata.json``, ``events.json`` and, per frame t, one file
 per pass named ``{pass}_{t:05d}.{ext}``: the passes the job chose (``RenderSettings.passes``), each

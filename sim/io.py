@@ -1,4 +1,4 @@
-"""Writes a scene directory atomically and reads it back.
+"""Writes a scene directory atomically and reads it back (docs/format.md).
 
 A scene is written into ``<out_dir>/<name>.partial/`` and renamed to ``<out_dir>/<name>/`` only when
 every file is complete, so a directory without the suffix is always whole. File names, dtypes and

@@ -1,4 +1,4 @@
-"""The JSON documents of a scene directory: ``metadata.json`` and ``events.json`` (DESIGN §3, §4).
+"""The JSON documents of a scene directory: ``metadata.json`` and ``events.json`` (docs/format.md).
 
 Both are built as plain dicts/lists of JSON-native values (dict, list, str, int, float, bool, None;
 no numpy types, no NaN or infinity), in the units and conventions of ``sim.format.CONVENTIONS``:

@@ -1,9 +1,9 @@
-"""Rigid-body simulation of a ``Scene`` with PyBullet (DESIGN §1): Scene -> ``Trajectory``.
+"""Rigid-body simulation of a ``Scene`` with PyBullet (docs/architecture.md): Scene -> ``Trajectory``.
 
 One headless PyBullet client per call, disconnected whatever happens. The engine steps at
 ``1 / scene.step_rate`` s with no sub-stepping, no damping (except in ``settle``) and Kubric's
-settings against sticky contacts (FACTS.md). Frame t is the state at t / frame_rate s: frame 0 is
-the state after spawn placement, before any step, and ``steps_per_frame`` steps separate
+settings against sticky contacts (``ENGINE_PARAMETERS``). Frame t is the state at t / frame_rate s:
+frame 0 is the state after spawn placement, before any step, and ``steps_per_frame`` steps separate
 consecutive frames. Scripted objects follow their keyframes (``sim.kinematic``). With a shutter
 (``Scene.shutter``) the states at the steps within half a shutter interval of each frame time are
 kept too (``Trajectory.shutter_*``), the simulation running on past the last frame as far as that

@@ -1,4 +1,4 @@
-"""One scene through every stage: simulate -> render -> annotate -> write.
+"""One scene through every stage: simulate -> render -> annotate -> write (docs/architecture.md).
 
 Frames stream through: the renderer yields one frame at a time into a ``sim.sink.SceneSink``, which
 holds three frames at most (t−1, t, t+1, for backward and forward flow) whatever the video length.

@@ -1,6 +1,7 @@
-"""The scene: plain, validated, JSON-serialisable data (DESIGN §1). Knows nothing of Blender or PyBullet.
+"""The scene: plain, validated, JSON-serialisable data (docs/architecture.md); knows nothing of
+Blender or PyBullet.
 
-Conventions (DESIGN §3): right-handed world, metres, +Z up; quaternions are (w, x, y, z), unit,
+Conventions (docs/format.md): right-handed world, metres, +Z up; quaternions are (w, x, y, z), unit,
 object-to-world; colours are linear RGB in [0, 1]; times in frames at ``frame_rate`` (frames/s).
 
 Every value is checked when the object is built: a bad value raises ``SceneValidationError`` whose

@@ -23,13 +23,11 @@ class RenderSettings:
     samples: samples per pixel (1–65536); with adaptive sampling the most a pixel gets.
     denoise: OpenImageDenoise on the RGB image.
     denoise_guides: give the denoiser albedo and normal passes as guides (with its accurate
-    prefilter): measured +0.9 dB for 1.13x the render time on an environment-lit movi-c scene,
-    nothing gained on movi-a; off by default.
+    prefilter): better on environment-lit scenes, slower; off by default.
     adaptive_threshold: Cycles' adaptive-sampling noise threshold, 0 = off (fixed samples).
     The defaults (adaptive, threshold 0.01, at most 64 samples — never more than Kubric's fixed
-    64 —, denoised) come within 0.5 dB of Kubric's setting (64 fixed samples + guided denoising):
-    −0.3 dB in 0.35x its time on movi-a, −0.46 dB in 0.82x on environment-lit movi-c (README,
-    Performance).
+    64 —, denoised) were chosen against Kubric's setting (64 fixed samples + guided denoising) by
+    ``scenesim bench``; its figures are in the README's Performance section.
     max_bounces: total light bounces (0–128). threads: Cycles CPU threads, 0 = all cores.
     passes: the passes to compute and write (names of ``sim.passes.PASSES``; any order, stored in
     registry order). Cycles renders only what they need: no RGB render without ``rgba``, no

@@ -1,4 +1,4 @@
-"""The second half of a scene's pipeline: rendered frames in, scene directory out.
+"""The second half of a scene's pipeline (docs/architecture.md): rendered frames in, scene directory out.
 
 ``SceneSink`` takes the frames of one scene in order (``sim.frame.RenderedFrame``: render output name
 -> array), computes the chosen passes of each one once its successor has arrived (the pass

@@ -8,7 +8,7 @@ fixed, so its position in every frame follows exactly from the object's pose and
 from chained flow). Randomness: ``numpy.random.default_rng([scene.seed, SEED_TAG])``, so the same
 scene gives the same points.
 
-Streaming (DESIGN §1: only a few frames in memory). The pipeline calls ``observe`` with each
+Streaming (only a few frames in memory; docs/architecture.md). The pipeline calls ``observe`` with each
 frame's rendered depth and object index as frames stream, which fixes the points whose query frame
 it is. A point sampled in frame t also needs an occlusion flag in frames s < t, whose depth has
 already been written and dropped, so the flags are decided in a second pass, ``finish``, over the

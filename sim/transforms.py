@@ -1,6 +1,6 @@
 """Rigid transforms and the pinhole camera, in numpy (no Blender, no PyBullet).
 
-Conventions (DESIGN §3): quaternions (w, x, y, z), unit, object-to-world. Camera axes are OpenCV's:
+Conventions (docs/format.md): quaternions (w, x, y, z), unit, object-to-world. Camera axes are OpenCV's:
 x right, y down, the camera looks along +z. Pixel (i, j) covers [i, i+1)×[j, j+1); its centre is
 (i + 0.5, j + 0.5). ``K`` is 3×3 in pixels. All lengths in metres.
 """
