@@ -45,21 +45,6 @@ def _check_frame(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name}: shape {array.shape}, expected {shape}")
 
 
-def points_from_depth(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float64 surface points in camera axes (m) from Euclidean ``depth`` (H, W); pixels of
-    non-finite depth come out non-finite."""
-    height, width = depth.shape
-    return pixel_rays(K, (width, height)) * depth[..., None].astype(np.float64)
-
-
-def planar_to_euclidean(planar: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """float32 (H, W) Euclidean depth (m) from planar depth (distance along the camera's +z axis, m,
-    as Blender's Z pass gives it); +inf stays +inf."""
-    height, width = planar.shape
-    ray_z = pixel_rays(K, (width, height))[..., 2]
-    return (planar.astype(np.float64) / ray_z).astype(np.float32)
-
-
 def instance_ids(scene: Scene) -> np.ndarray:
     """uint16 (N,): per scene object its segmentation id, 0 for background objects and k for
     ``scene.instances[k-1]``."""

@@ -65,10 +65,6 @@ class Trajectory:
                 raise ValueError(f"Trajectory.{name}: shape {getattr(self, name).shape}, expected "
                                  f"{(f, m, n, width)}")
 
-    @property
-    def frames(self) -> int:
-        return self.positions.shape[0]
-
     def object_to_world(self) -> np.ndarray:
         """(F, N, 4, 4) object-to-world matrices."""
         from sim.transforms import pose_matrix

@@ -269,17 +269,6 @@ def test_boxes_3d_of_a_unit_cube():
                                + [1.0, 2.0, 3.0], atol=1e-12)
 
 
-def test_depth_helpers_agree():
-    K = intrinsics(Camera(), RES)
-    rng = np.random.default_rng(0)
-    planar = rng.uniform(1.0, 5.0, (RES[1], RES[0])).astype(np.float32)
-    planar[0, 0] = np.inf
-    euclid = annotate.planar_to_euclidean(planar, K)
-    assert euclid.dtype == np.float32 and euclid[0, 0] == np.inf
-    assert (euclid[1:] > planar[1:]).all()
-    np.testing.assert_allclose(annotate.points_from_depth(euclid, K)[1:, :, 2], planar[1:], rtol=1e-6)
-
-
 def test_self_occlusion_of_a_spinning_sphere():
     camera = Camera(positions=((0.0, -3.0, 0.5),), look_at=((0.0, 0.0, 0.5),))
     scene = make_scene(camera, 1)
