@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from sim.errors import SceneValidationError
+from sim.errors import OptionError
 
 if TYPE_CHECKING:
     from render_workers.job import JobSpec
@@ -31,10 +31,10 @@ class Backend(ABC):
     pins_workers: ClassVar[bool] = False
 
     def check(self, options: RunOptions) -> None:
-        """Refuses (``SceneValidationError``) what cannot run, before anything is written: here a
+        """Refuses (``OptionError``) what cannot run, before anything is written: here a
         backend whose package is missing."""
         if self.package is not None and importlib.util.find_spec(self.package) is None:
-            raise SceneValidationError(f"--backend {self.name}: {self.package} is not installed; "
+            raise OptionError(f"--backend {self.name}: {self.package} is not installed; "
                                        f"pip install 'scenesim[{self.extra}]'")
 
     @abstractmethod

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from render_workers.options import BACKENDS, RunOptions
-from sim.errors import OutputError, SceneSimError, SceneValidationError
+from sim.errors import OptionError, OutputError, SceneSimError, SceneValidationError
 from sim.settings import DEVICES
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"scenesim: error: {message} (see 'scenesim {self.prog.split()[-1]} --help')\n")
+        self.exit(2, f"scenesim: error: {message} (see '{self.prog} --help')\n")
 
 
 def _resolution(text: str) -> tuple[int, int]:
@@ -172,13 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", type=Path, required=True, help="output (job) directory")
     render.add_argument("--restart", action="store_true",
                         help="OUT holds another job: delete its scenes and log, start this one")
+    render.add_argument("--allow-nonempty", action="store_true",
+                        help="OUT is a non-empty directory that is not a job directory: write the job into "
+                             "it anyway, beside its files (refused otherwise)")
     _add_run_args(render)
     resume = sub.add_parser("resume", help="render what is missing of the job in DIR")
     resume.add_argument("dir", type=Path, metavar="DIR", help="a job directory (holding job.json)")
     _add_run_args(resume)
     status = sub.add_parser("status", help="summarise the job in DIR")
     status.add_argument("dir", type=Path, metavar="DIR", help="a job directory (holding job.json)")
-    sub.add_parser("recipes", help="list recipes and their parameters")
+    recipes = sub.add_parser("recipes", help="list recipes and their parameters")
+    recipes.add_argument("files", type=Path, nargs="*", metavar="FILE.py",
+                         help="list the recipes a file declares with @register (default: the built-in ones)")
     preview = sub.add_parser("preview", help="animated GIF + contact sheet (RGB, segmentation, depth, flow)")
     preview.add_argument("dir", type=Path, metavar="DIR", help="a scene or job directory")
     preview.add_argument("--out", type=Path, help="GIF or .mp4 path (default DIR/preview.gif); the sheet "
@@ -214,10 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_recipes(_: argparse.Namespace) -> int:
-    from scenes import recipes
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from scenes import file_recipes, recipes
 
-    for name, recipe in recipes().items():
+    listed = recipes() if not args.files else {
+        name: recipe for path in args.files for name, recipe in file_recipes(path).items()}
+    for name, recipe in listed.items():
         print(f"{name}: {recipe.description}")
         for p in recipe.params:
             bounds = f" [{p.lo}, {p.hi}]" if p.lo is not None or p.hi is not None else ""
@@ -237,8 +244,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     options = _options(args)
     if args.scene is not None and args.scenes != 1:
-        raise SceneValidationError("--scenes: a scene file renders one scene; use --recipe for many")
-    return run_job(JobSpec.from_args(args), options, restart=args.restart)
+        raise OptionError("--scenes: a scene file renders one scene; use --recipe for many")
+    if args.scene is not None and args.param:
+        raise OptionError(f"--param {args.param[0][0]}: recipe parameters need --recipe; a scene file "
+                          "(--scene) is rendered as written")
+    return run_job(JobSpec.from_args(args), options, restart=args.restart,
+                   allow_nonempty=args.allow_nonempty)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -316,10 +327,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         given = [d for d, default in args.spec_defaults.items()
                  if d != "scenes" and getattr(args, d) != default]
         if given:
-            raise SceneValidationError(f"--{given[0].replace('_', '-')}: --from JOB estimates with that "
-                                       "job's settings; drop it")
+            raise OptionError(f"--{given[0].replace('_', '-')}: --from JOB estimates with that "
+                              "job's settings; drop it")
     elif args.scenes is None:
-        raise SceneValidationError("--scenes: give the number of scenes of the job to estimate")
+        raise OptionError("--scenes: give the number of scenes of the job to estimate")
     else:
         one = args.scene is not None  # a scene file is a one-scene job: measure it, predict N copies
         spec = JobSpec.from_args(argparse.Namespace(**{**vars(args), "out": Path("estimate"),

@@ -20,7 +20,7 @@ from typing import Any
 
 from render_workers.seeds import scene_name, scene_seed
 from sim.categories import default_table, semantic_ids
-from sim.errors import SceneValidationError
+from sim.errors import OptionError, OutputError
 from sim.passes import DEFAULT_PASSES, check_scene
 from sim.scene import MAX_FRAMES, MAX_RESOLUTION, Scene
 from sim.settings import RenderSettings
@@ -61,36 +61,36 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise SceneValidationError(f"layout: got {self.layout!r}, expected one of {', '.join(LAYOUTS)}")
+            raise OptionError(f"layout: got {self.layout!r}, expected one of {', '.join(LAYOUTS)}")
         if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int) or self.shard_size < 1:
-            raise SceneValidationError(f"shard_size: got {self.shard_size!r}, expected a positive integer")
+            raise OptionError(f"shard_size: got {self.shard_size!r}, expected a positive integer")
         if (self.recipe is None) == (self.scene_data is None):
-            raise SceneValidationError("job: give exactly one of a recipe or a scene")
+            raise OptionError("job: give exactly one of a recipe or a scene")
         if isinstance(self.scenes, bool) or not isinstance(self.scenes, int) \
                 or not 1 <= self.scenes <= MAX_SCENES:
-            raise SceneValidationError(f"scenes: got {self.scenes!r}, expected an integer in "
+            raise OptionError(f"scenes: got {self.scenes!r}, expected an integer in "
                                        f"[1, {MAX_SCENES}]")
         if self.scene_data is not None and self.scenes != 1:
-            raise SceneValidationError("scenes: a scene file renders one scene; use a recipe for many")
+            raise OptionError("scenes: a scene file renders one scene; use a recipe for many")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise SceneValidationError(f"seed: got {self.seed!r}, expected an integer in [0, 2^63)")
+            raise OptionError(f"seed: got {self.seed!r}, expected an integer in [0, 2^63)")
         if self.resolution is not None:
             if len(self.resolution) != 2 or not all(
                     isinstance(v, int) and 1 <= v <= MAX_RESOLUTION for v in self.resolution):
-                raise SceneValidationError(f"resolution: got {self.resolution!r}, expected (width, height) "
+                raise OptionError(f"resolution: got {self.resolution!r}, expected (width, height) "
                                            f"in [1, {MAX_RESOLUTION}]")
             object.__setattr__(self, "resolution", tuple(self.resolution))
         if self.frames is not None and (isinstance(self.frames, bool) or not isinstance(self.frames, int)
                                         or not 1 <= self.frames <= MAX_FRAMES):
-            raise SceneValidationError(f"frames: got {self.frames!r}, expected an integer in "
+            raise OptionError(f"frames: got {self.frames!r}, expected an integer in "
                                        f"[1, {MAX_FRAMES}]")
         if self.settings.threads != 0:
-            raise SceneValidationError("settings.threads: a job spec leaves threads at 0; pass --threads "
+            raise OptionError("settings.threads: a job spec leaves threads at 0; pass --threads "
                                        "to the run instead")
         try:
             json.dumps(self.params, allow_nan=False)
         except (TypeError, ValueError):
-            raise SceneValidationError(f"params: {self.params!r} are not JSON values") from None
+            raise OptionError(f"params: {self.params!r} are not JSON values") from None
 
     def validate(self) -> None:
         """Checks what can be checked before any work: the recipe exists and takes these parameters
@@ -117,7 +117,7 @@ class JobSpec:
             try:
                 text = Path(args.scene).read_text()
             except OSError as e:
-                raise SceneValidationError(f"--scene: cannot read {args.scene}: {e.strerror}") from None
+                raise OptionError(f"--scene: cannot read {args.scene}: {e.strerror}") from None
             scene_data = Scene.from_json(text).to_dict()
         recipe = args.recipe
         if recipe is not None and ":" in recipe and recipe.split(":", 1)[0].endswith(".py"):
@@ -136,7 +136,7 @@ class JobSpec:
         if args.gt_only:
             passes = tuple(p for p in passes if p != "rgba")
             if not passes:
-                raise SceneValidationError("--gt-only: --passes rgba without rgba leaves nothing to write")
+                raise OptionError("--gt-only: --passes rgba without rgba leaves nothing to write")
         overrides["passes"] = passes
         if getattr(args, "categories", None):
             overrides["categories"] = (*default_table(), *args.categories)
@@ -183,11 +183,11 @@ class JobSpec:
         """The spec stored as ``data`` (a ``to_dict`` result) for the job directory ``out``."""
         if not isinstance(data, dict) or data.get("scenesim_job") != JOB_FORMAT:
             got = data.get("scenesim_job") if isinstance(data, dict) else type(data).__name__
-            raise SceneValidationError(f"{Path(out) / JOB_FILE}: scenesim_job {got!r}, expected {JOB_FORMAT}")
+            raise OutputError(f"{Path(out) / JOB_FILE}: scenesim_job {got!r}, expected {JOB_FORMAT}")
         fields = {k: v for k, v in data.items() if k != "scenesim_job"}
         unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
-            raise SceneValidationError(f"{Path(out) / JOB_FILE}: unknown field {unknown[0]!r}")
+            raise OutputError(f"{Path(out) / JOB_FILE}: unknown field {unknown[0]!r}")
         if fields.get("resolution") is not None:
             fields["resolution"] = tuple(fields["resolution"])
         fields["settings"] = RenderSettings.from_dict(fields.get("settings") or {})

@@ -41,6 +41,22 @@ def load_job(out: Path) -> JobSpec:
     return JobSpec.from_dict(data, Path(out))
 
 
+def check_out(out: Path, *, allow_nonempty: bool = False) -> None:
+    """Refuses (``OutputError``) an output path that cannot hold a job: an existing file, or a
+    non-empty directory that is not a job directory (no ``job.json``) unless ``allow_nonempty``,
+    so a job's files never get mixed into a user's own. A new or empty directory is fine."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out}: is a file, not a directory; choose a directory path")
+    if not out.is_dir() or (out / JOB_FILE).exists() or allow_nonempty:
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    if others:
+        raise OutputError(f"--out {out}: not empty and not a scenesim job directory (holds {others[0]}"
+                          f"{', …' if len(others) > 1 else ''}); choose a new or empty directory, or pass "
+                          "--allow-nonempty to write the job beside those files")
+
+
 @contextlib.contextmanager
 def locked(out: Path) -> Iterator[None]:
     """Holds ``out/.scenesim.lock`` (an advisory ``flock``) for the duration of a run; refuses with

@@ -10,7 +10,7 @@ from typing import Any
 from render_workers.backend import Backend
 from render_workers.local import LocalBackend
 from render_workers.ray_backend import RayBackend
-from sim.errors import SceneValidationError
+from sim.errors import OptionError
 from sim.processes import allowed_cores
 
 BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (LocalBackend(), RayBackend())}
@@ -43,7 +43,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise SceneValidationError(f"--backend: got {self.backend!r}, expected one of "
+            raise OptionError(f"--backend: got {self.backend!r}, expected one of "
                                        f"{', '.join(BACKENDS)}")
         checks = (("--workers", self.workers, 1, 1024), ("--threads", self.threads, 0, 1024),
                   ("--retries", self.retries, 0, 100), ("--recycle-after", self.recycle_after, 1, 10**9),
@@ -51,13 +51,13 @@ class RunOptions:
         for flag, value, lo, hi in checks:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or not lo <= value <= hi):
-                raise SceneValidationError(f"{flag}: got {value!r}, expected an integer in [{lo}, {hi}]")
+                raise OptionError(f"{flag}: got {value!r}, expected an integer in [{lo}, {hi}]")
         timeout = self.timeout_s
         if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
-            raise SceneValidationError(f"--timeout: got {self.timeout_s!r}, expected seconds > 0")
+            raise OptionError(f"--timeout: got {self.timeout_s!r}, expected seconds > 0")
         if self.address is not None and not self.executor.takes_address:
             takes = ", ".join(name for name, b in BACKENDS.items() if b.takes_address)
-            raise SceneValidationError(f"--address: only with --backend {takes}")
+            raise OptionError(f"--address: only with --backend {takes}")
 
     @property
     def executor(self) -> Backend:

@@ -35,7 +35,7 @@ from render_workers.jobdir import BLENDER_LOG, remove_leftovers
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, one_line
-from sim.errors import SceneValidationError, StorageError
+from sim.errors import OptionError, StorageError
 
 if TYPE_CHECKING:
     from render_workers.options import RunOptions
@@ -54,15 +54,15 @@ def _probe(address: str) -> None:
     if address == "auto":
         return
     if address.startswith("ray://"):
-        raise SceneValidationError(f"--address {address}: Ray Client (ray://) is not supported; run scenesim "
+        raise OptionError(f"--address {address}: Ray Client (ray://) is not supported; run scenesim "
                                    "on a node of the cluster with --address HEAD_IP:6379 (or auto)")
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise SceneValidationError(f"--address: got {address!r}, expected auto or HOST:PORT")
+        raise OptionError(f"--address: got {address!r}, expected auto or HOST:PORT")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
     except OSError as e:
-        raise SceneValidationError(f"--address {address}: no Ray cluster answers there ({e.strerror or e}); "
+        raise OptionError(f"--address {address}: no Ray cluster answers there ({e.strerror or e}); "
                                    "start one with 'ray start --head' or fix the address") from None
 
 
@@ -265,7 +265,7 @@ class RayBackend(Backend):
                 ray.init(address="local" if local else options.address, include_dashboard=False,
                          log_to_driver=False, logging_level=logging.ERROR, **cpus)
             except ConnectionError as e:
-                raise SceneValidationError(f"--address {options.address}: cannot connect to Ray "
+                raise OptionError(f"--address {options.address}: cannot connect to Ray "
                                            f"({one_line(e)})") from None
         try:
             _Driver(spec, options, reporter, task if task is not None else RenderTask()).run(todo)

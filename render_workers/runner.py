@@ -20,7 +20,7 @@ from render_workers.options import RunOptions
 from render_workers.progress import Reporter, format_duration
 from render_workers.shard_layout import ShardPacker
 from sim import tempdirs
-from sim.errors import RenderError, SceneValidationError, StorageError
+from sim.errors import OptionError, RenderError, StorageError
 from sim.render.devices import probe
 
 EXIT_COMPLETE = 0
@@ -29,17 +29,20 @@ EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
 
-def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False) -> int:
+def run_job(spec: JobSpec, options: RunOptions, *, restart: bool = False,
+            allow_nonempty: bool = False) -> int:
     """Renders the scenes of ``spec`` that are not complete in ``spec.out`` and returns the exit
     code: 0 when every scene of the job is complete, 1 when some failed or the output file system
     filled up or turned read-only (the run stops at once then), 130 on Ctrl-C or SIGTERM.
 
     The spec, options and backend are checked before anything is written (``SceneSimError``).
-    A directory holding another job is refused unless ``restart`` (which deletes its scenes)."""
+    A directory holding another job is refused unless ``restart`` (which deletes its scenes); so is
+    an existing file, and a non-empty directory that is not a job directory unless ``allow_nonempty``."""
     spec.validate()
     options.executor.check(options)
     spec = _settle_device(spec, options)
     out = Path(spec.out)
+    jobdir.check_out(out, allow_nonempty=allow_nonempty)
     stale = tempdirs.remove_stale()  # left by killed runs, workers or renders on this machine
     with jobdir.locked(out):
         removed = jobdir.prepare(spec, restart=restart)
@@ -84,7 +87,7 @@ def _settle_device(spec: JobSpec, options: RunOptions) -> JobSpec:
         return spec
     if options.address is not None:
         if device == "auto":
-            raise SceneValidationError("--device auto: on a Ray cluster name the device every node has "
+            raise OptionError("--device auto: on a Ray cluster name the device every node has "
                                        "(cpu, cuda, optix, hip, metal, oneapi); a job renders on one")
         return spec
     try:

@@ -17,8 +17,9 @@ class JobStatus:
     """total/done: scenes in the job / complete on disk. failed: scene -> last error, for scenes
     not complete whose last attempt failed every retry. remaining: total − done − failed.
     mean_scene_s: mean worker seconds per rendered scene (None before the first). rate_per_h: scenes
-    per hour over the last run's wall time. eta_s: seconds to render what is not complete at that
-    rate. running_pid: the pid of the run in progress, if any."""
+    per hour over the last run's wall time. eta_s: seconds to render the remaining scenes at that
+    rate (None when none remain; failed scenes are not counted: a resume retries them).
+    running_pid: the pid of the run in progress, if any."""
 
     out: Path
     total: int
@@ -61,10 +62,11 @@ def job_status(out: Path) -> JobStatus:
     if rendered:
         elapsed = run[-1]["time"] - run[0]["time"]
         rate = rendered / elapsed * 3600 if elapsed > 0 else None
-    if rate:
-        eta = (total - done) / rate * 3600
-    elif mean is not None and run:
-        eta = (total - done) * mean / max(1, run[0].get("workers") or 1)
+    left = total - done - len(failed)
+    if left and rate:
+        eta = left / rate * 3600
+    elif left and mean is not None and run:
+        eta = left * mean / max(1, run[0].get("workers") or 1)
     return JobStatus(out, total, done, failed, mean, rate, eta, jobdir.running_pid(out))
 
 
@@ -78,7 +80,7 @@ def format_status(status: JobStatus) -> str:
         timing.append(f"mean {format_duration(status.mean_scene_s)} per scene")
     if status.rate_per_h is not None:
         timing.append(f"{status.rate_per_h:.0f} scenes/h in the last run")
-    if status.eta_s is not None and status.done < status.total:
+    if status.eta_s is not None and status.remaining:
         timing.append(f"ETA {format_duration(status.eta_s)}")
     if timing:
         lines.append(", ".join(timing))
@@ -86,4 +88,6 @@ def format_status(status: JobStatus) -> str:
         lines.append(f"failed {name}: {error}")
     if len(status.failed) > 10:
         lines.append(f"… and {len(status.failed) - 10} more failed scenes (see job_log.jsonl)")
+    if status.failed and not status.running_pid:
+        lines.append(f"'scenesim resume {status.out}' retries the failed scenes")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,20 @@ def get_recipe(spec: str) -> Recipe:
     return found
 
 
-def _load_file_recipe(spec: str) -> Recipe:
-    path_text, func = spec.rsplit(":", 1)
-    path = Path(path_text)
+def file_recipes(path: Path) -> dict[str, Recipe]:
+    """The recipes the Python file ``path`` declares with ``@register``, by name (the file is
+    imported once). ``RecipeError`` if it cannot be loaded or declares none: its plain functions are
+    rendered with ``--recipe path.py:function`` and take their keyword arguments as parameters."""
+    module = _load_module(Path(path))
+    found = {r.name: r for r in _RECIPES.values() if r.build.__module__ == module.__name__}
+    if not found:
+        raise RecipeError(f"recipe: {path} declares no recipe with @register; render one of its functions "
+                          f"with --recipe {path}:FUNCTION")
+    return dict(sorted(found.items()))
+
+
+def _load_module(path: Path) -> types.ModuleType:
+    """Imports the recipe file ``path`` once per process (``RecipeError`` if it cannot be)."""
     if not path.is_file():
         raise RecipeError(f"recipe: file {path} does not exist")
     mod_name = f"scenesim_user_recipe_{abs(hash(str(path.resolve())))}"
@@ -141,7 +153,13 @@ def _load_file_recipe(spec: str) -> Recipe:
         except Exception as e:
             raise RecipeError(f"recipe: cannot load {path}: {type(e).__name__}: {e}") from e
         sys.modules[mod_name] = module
-    fn = getattr(module, func, None)
+    return module
+
+
+def _load_file_recipe(spec: str) -> Recipe:
+    path_text, func = spec.rsplit(":", 1)
+    path = Path(path_text)
+    fn = getattr(_load_module(path), func, None)
     if not callable(fn):
         raise RecipeError(f"recipe: {path} has no function {func!r}")
     declared = next((r for r in _RECIPES.values() if r.build is fn), None)

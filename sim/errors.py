@@ -20,6 +20,11 @@ class SceneValidationError(SceneSimError, ValueError):
     """A scene field (or a JSON scene file) has a bad value. The message names the field path."""
 
 
+class OptionError(SceneSimError, ValueError):
+    """A command-line option, a run option (``RunOptions``) or a job-spec field (``JobSpec``) has a
+    bad value, or options that do not go together were given. The message names the option."""
+
+
 class PlacementError(SceneSimError):
     """Objects could not be placed without overlapping (spawn region too small or too crowded)."""
 

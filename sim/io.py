@@ -97,8 +97,9 @@ def decode_pass(spec: PassSpec, source: Path | bytes, shape: tuple[int, ...],
             array = tifffile.imread(stream)
         else:
             array = iio.imread(stream, extension=f".{spec.ext}")
-    except Exception as e:  # any decoder failure means a damaged file
-        raise OutputError(f"{where}: cannot be read ({type(e).__name__}: {e}); re-render the scene") from None
+    except Exception as e:  # any decoder failure means a damaged file; say so in one line
+        raise OutputError(f"{where}: not a readable {spec.ext.upper()} file ({type(e).__name__}: "
+                          f"damaged or truncated); re-render the scene") from None
     if spec.dtype is np.bool_ and array.dtype == np.uint8:
         array = array > 127
     if spec.per_instance and shape[0] < 0:

@@ -99,3 +99,57 @@ def test_nothing_to_do_exits_zero(tmp_path, capsys):
         (done / name).write_text("{}")
     assert main(["resume", str(tmp_path)]) == 0
     assert "1 of 1 scenes complete (0 rendered" in capsys.readouterr().err
+
+
+def test_usage_hints_name_the_command(capsys):
+    with pytest.raises(SystemExit):
+        main([])
+    assert capsys.readouterr().err.endswith("(see 'scenesim --help')\n")
+    with pytest.raises(SystemExit):
+        main(["render", "--out", "x"])
+    assert capsys.readouterr().err.endswith("(see 'scenesim render --help')\n")
+
+
+def test_param_with_a_scene_file_is_refused(tmp_path, capsys):
+    from sim.scene import Scene
+
+    scene_file = tmp_path / "scene.json"
+    scene_file.write_text(Scene().to_json())
+    out = tmp_path / "out"
+    assert _error(capsys, ["render", "--scene", str(scene_file), "--param", "n=3", "--out", str(out)]) == (
+        "--param n: recipe parameters need --recipe; a scene file (--scene) is rendered as written")
+    assert not out.exists()
+
+
+def test_an_output_path_that_is_a_file_is_named_as_such(tmp_path, capsys):
+    out = tmp_path / "data"
+    out.write_text("mine")
+    assert _error(capsys, ["render", "--recipe", "movi-a", "--out", str(out)]) == (
+        f"--out {out}: is a file, not a directory; choose a directory path")
+
+
+def test_a_non_empty_directory_that_is_no_job_is_refused_unless_asked(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert _error(capsys, ["render", "--recipe", "movi-a", "--out", str(tmp_path)]).startswith(
+        f"--out {tmp_path}: not empty and not a scenesim job directory (holds notes.txt); choose a new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written
+    jobdir.check_out(tmp_path, allow_nonempty=True)  # asked: accepted
+    jobdir.check_out(tmp_path / "new")               # a new directory and an empty one are fine
+    (tmp_path / "empty").mkdir()
+    jobdir.check_out(tmp_path / "empty")
+
+
+def test_recipes_lists_the_recipes_a_file_declares(tmp_path, capsys):
+    recipe = tmp_path / "my_recipes.py"
+    recipe.write_text(
+        "from scenes import Param, register\n"
+        "from sim.scene import Scene\n\n"
+        "@register('cli-test-recipe', 'a test recipe', (Param('n', 3, 'how many', 1, 9),))\n"
+        "def build(rng, *, n=3):\n    return Scene()\n")
+    assert main(["recipes", str(recipe)]) == 0
+    assert capsys.readouterr().out == "cli-test-recipe: a test recipe\n    n = 3 [1, 9]  how many\n"
+    plain = tmp_path / "plain.py"
+    plain.write_text("def build(rng):\n    pass\n")
+    assert _error(capsys, ["recipes", str(plain)]) == (
+        f"recipe: {plain} declares no recipe with @register; render one of its functions with "
+        f"--recipe {plain}:FUNCTION")

@@ -16,7 +16,7 @@ from render_workers.cli import main
 from render_workers.job import JobSpec
 from render_workers.options import RunOptions
 from render_workers.runner import _settle_device
-from sim.errors import RenderError, SceneValidationError
+from sim.errors import OptionError, RenderError, SceneValidationError
 from sim.render.devices import GPU_PREFERENCE, LABELS, probe
 from sim.settings import DEVICES, RenderSettings
 
@@ -36,7 +36,7 @@ def test_an_unknown_device_is_refused_in_one_line(capsys):
 
 def test_auto_on_a_ray_cluster_must_name_the_device(tmp_path):
     spec = JobSpec(out=tmp_path, recipe="movi-a", settings=RenderSettings(device="auto"))
-    with pytest.raises(SceneValidationError, match="--device auto: on a Ray cluster name the device"):
+    with pytest.raises(OptionError, match="--device auto: on a Ray cluster name the device"):
         _settle_device(spec, RunOptions(backend="ray", address="127.0.0.1:6379"))
     named = JobSpec(out=tmp_path, recipe="movi-a", settings=RenderSettings(device="cuda"))
     assert _settle_device(named, RunOptions(backend="ray", address="127.0.0.1:6379")) == named  # tasks check

@@ -202,6 +202,6 @@ def test_a_damaged_member_is_one_error_naming_it(job, tmp_path):
     with open(shard, "r+b") as f:  # the same length, not a TIFF any more
         f.seek(offset)
         f.write(b"x" * size)
-    with pytest.raises(OutputError, match=r"sample scene_00001_00000\.depth\.tiff: cannot be read"):
+    with pytest.raises(OutputError, match=r"sample scene_00001_00000\.depth\.tiff: not a readable TIFF file"):
         list(ShardDataset(tmp_path / "s", passes=["depth"]))
     assert len(list(ShardDataset(tmp_path / "s", passes=["rgba"]))) == 8  # depth not asked: not read

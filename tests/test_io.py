@@ -101,7 +101,7 @@ def test_only_requested_passes_are_decoded(tmp_path):
     data = load_scene(path, passes=["depth", "segmentation"])
     assert set(data) == {"scene", "metadata", "events", "depth", "segmentation"}
     np.testing.assert_array_equal(data["segmentation"][1], frames[1]["segmentation"])
-    with pytest.raises(OutputError, match="normal_00001.tiff: cannot be read"):
+    with pytest.raises(OutputError, match="normal_00001.tiff: not a readable TIFF file"):
         load_scene(path, passes=["normal"])
     with pytest.raises(OutputError, match="pass 'flow': unknown; known: rgba, "):
         load_scene(path, passes=["flow"])
@@ -125,6 +125,16 @@ def test_a_scene_with_some_passes_loads_and_names_a_missing_one(tmp_path):
     with pytest.raises(OutputError, match=r"pass 'rgba': .*scene_00000 was rendered without it "
                                           r"\(it has depth, semantic\); render with --passes"):
         load_scene(path, passes=["rgba"])
+
+
+def test_a_damaged_png_is_one_line_naming_the_file(tmp_path):
+    path, _ = write_scene(tmp_path)
+    damaged = path / PASSES["segmentation"].filename(0)
+    damaged.write_bytes(b"not a png")
+    with pytest.raises(OutputError) as error:
+        load_scene(path, passes=["segmentation"])
+    assert str(error.value) == (f"{damaged}: not a readable PNG file (OSError: damaged or truncated); "
+                                "re-render the scene")
 
 
 def test_metadata_content():

@@ -19,7 +19,7 @@ from render_workers.progress import Reporter
 from render_workers.ray_backend import RayBackend
 from render_workers.runner import EXIT_INCOMPLETE, run_job
 from render_workers.worker import SceneTask
-from sim.errors import SceneValidationError
+from sim.errors import OptionError
 
 
 class RecordingBackend(Backend):
@@ -49,9 +49,9 @@ def test_the_registry_names_the_local_pool_and_ray():
 
 
 def test_unknown_backends_and_misplaced_addresses_are_refused():
-    with pytest.raises(SceneValidationError, match=r"^--backend: got 'slurm', expected one of local, ray$"):
+    with pytest.raises(OptionError, match=r"^--backend: got 'slurm', expected one of local, ray$"):
         RunOptions(backend="slurm")
-    with pytest.raises(SceneValidationError, match=r"^--address: only with --backend ray$"):
+    with pytest.raises(OptionError, match=r"^--address: only with --backend ray$"):
         RunOptions(address="auto")
 
 

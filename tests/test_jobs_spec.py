@@ -14,7 +14,7 @@ from render_workers import jobdir
 from render_workers.job import JOB_FILE, JobSpec
 from render_workers.seeds import scene_seed
 from scenes import get_recipe
-from sim.errors import OutputError, RecipeError, SceneValidationError
+from sim.errors import OptionError, OutputError, RecipeError
 from sim.settings import RenderSettings
 
 
@@ -55,7 +55,7 @@ def test_scene_k_comes_from_the_derived_seed_with_overrides(tmp_path):
     ({"params": {"x": float("nan")}}, "params: {'x': nan} are not JSON values"),
 ])
 def test_bad_specs_are_refused_with_the_field(tmp_path, changes, message):
-    with pytest.raises(SceneValidationError, match="^" + re.escape(message)):
+    with pytest.raises(OptionError, match="^" + re.escape(message)):
         _spec(tmp_path, **changes)
 
 

@@ -49,12 +49,32 @@ def test_status_of_an_interrupted_job_with_a_failure(job):
     assert status.failed == {"scene_00004": "RecipeError: boom"}
     assert status.mean_scene_s == pytest.approx(30.0)
     assert status.rate_per_h == pytest.approx(2 / 60 * 3600)  # two scenes in the last run's 60 s
-    assert status.eta_s == pytest.approx(6 * 30.0)
+    assert status.eta_s == pytest.approx(5 * 30.0)  # the failed scene waits for a resume
     assert status.running_pid is None
     assert format_status(status).splitlines() == [
         f"{job}: 4/10 scenes done, 1 failed, 5 remaining; not running",
-        "mean 30.0s per scene, 120 scenes/h in the last run, ETA 3m00s",
+        "mean 30.0s per scene, 120 scenes/h in the last run, ETA 2m30s",
         "failed scene_00004: RecipeError: boom",
+        f"'scenesim resume {job}' retries the failed scenes",
+    ]
+
+
+def test_a_job_whose_missing_scenes_all_failed_has_no_eta(job):
+    for k in range(9):
+        _complete(job / f"scene_{k:05d}")
+    _write_log(job, [
+        {"event": "run_start", "time": 0.0, "workers": 1, "todo": 10},
+        {"event": "scene_done", "time": 10.0, "scene": "scene_00000", "seconds": 10.0},
+        {"event": "scene_failed", "time": 20.0, "scene": "scene_00009", "error": "RenderError: boom"},
+        {"event": "run_end", "time": 20.0},
+    ])
+    status = job_status(job)
+    assert (status.remaining, status.eta_s) == (0, None)
+    assert format_status(status).splitlines() == [
+        f"{job}: 9/10 scenes done, 1 failed, 0 remaining; not running",
+        "mean 10.0s per scene, 180 scenes/h in the last run",
+        "failed scene_00009: RenderError: boom",
+        f"'scenesim resume {job}' retries the failed scenes",
     ]
 
 
