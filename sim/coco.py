@@ -5,9 +5,9 @@ compressed RLE (COCO's run-length encoding, column-major, counts packed into a s
 ``[x, y, width, height]`` in pixels from ``metadata.json``'s 2D box, ``area`` = the mask's pixel
 count, ``iscrowd`` 0. Categories: the job's category table with its ids (those of the ``semantic``
 pass), an instance's category its metadata ``category``; for older scenes without a table, the
-categories (else asset ids) in use, numbered in name order.
-``file_name`` is the frame's RGB image relative to ``DIR``
-(absent on disk for ``--gt-only`` scenes). Extra keys, which COCO readers ignore: on images
+categories (else asset ids) in use, numbered in name order. ``file_name`` is the frame's RGB image
+relative to ``DIR``; scenes rendered without RGB (``--gt-only``) are refused, since their images
+would name files that do not exist. Extra keys, which COCO readers ignore: on images
 ``scene`` and ``frame``, on annotations ``instance_id`` (the segmentation id, stable over a scene's
 frames: a track id). With ``amodal`` (``scenesim export coco --amodal``, scenes rendered with the
 ``amodal`` pass), each annotation also has ``amodal_segmentation`` (RLE of the full silhouette as if
@@ -155,6 +155,9 @@ def coco_document(root: Path, amodal: bool = False) -> dict[str, Any]:
             if needed not in m["passes"]:
                 raise OutputError(f"pass {needed!r}: {p} was rendered without it (it has "
                                   f"{', '.join(m['passes'])}); COCO{' --amodal' if amodal else ''} needs it")
+        if "rgba" not in m["passes"]:
+            raise OutputError(f"{p}: has no RGB images (rendered with --gt-only), which COCO image "
+                              "entries refer to; render the job with RGB to export it")
     categories = _categories(metadata)
     doc: dict[str, Any] = {
         "info": {"description": f"scenesim export of {root.name}", "version": "1.0"},

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from render_workers.cli import main as cli_main
+from sim import annotate
 from sim.coco import coco_document, export_coco, mask_runs, rle_decode, rle_encode, validate_coco
 from sim.errors import OutputError
-from sim.io import load_scene
+from sim.io import SceneWriter, load_scene
+from sim.metadata import build_metadata
 from sim.settings import RenderSettings
-from tests.synthetic_scenes import write_synthetic_scene
+from tests.synthetic_scenes import frame_passes, make_scene, still_trajectory, write_synthetic_scene
 
 
 def test_rle_matches_reference_strings():
@@ -178,3 +180,23 @@ def test_amodal_is_refused_for_other_exports(job, tmp_path, capsys):
     assert capsys.readouterr().err == ("scenesim: error: --amodal: only 'export coco' writes amodal masks, "
                                        "not 'kubric'\n")
     assert not (tmp_path / "movi").exists()
+
+
+def test_a_ground_truth_only_scene_is_refused_not_exported_with_missing_images(tmp_path, capsys):
+    scene = make_scene(2)
+    rng = np.random.default_rng(0)
+    frames = [{k: v for k, v in frame_passes(scene, t, rng).items() if k != "rgba"} for t in range(2)]
+    n = len(scene.instances)
+    meta = build_metadata(scene, still_trajectory(scene), None,
+                          boxes_2d=[annotate.boxes_2d(f["segmentation"], n) for f in frames],
+                          visibility=[annotate.visibility(f["segmentation"], n) for f in frames])
+    with SceneWriter(tmp_path, "scene_00000") as writer:
+        for t, passes in enumerate(frames):
+            writer.write_frame(t, passes)
+        path = writer.finish(scene, meta, [])
+    out = tmp_path / "c.json"
+    assert cli_main(["export", "coco", str(tmp_path), str(out)]) == 2
+    assert capsys.readouterr().err == (f"scenesim: error: {path}: has no RGB images (rendered with "
+                                       "--gt-only), which COCO image entries refer to; render the job "
+                                       "with RGB to export it\n")
+    assert not out.exists()
