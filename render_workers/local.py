@@ -146,6 +146,8 @@ class LocalPool:
                 self._replace(slot, reason)
             else:
                 self._dispatch(slot)
+        elif kind == "frame":
+            self.reporter.frame(*message[1:])
         elif kind == "error" and message[3]:
             self._storage_failed(slot, message[2])
         elif kind == "error":

@@ -1,5 +1,6 @@
-"""What a run reports: every event into the job log, and progress to the user (a tqdm bar of
-scenes done / total with rate and ETA on a terminal, one plain line per event otherwise)."""
+"""What a run reports: every event into the job log, and progress to the user: on a terminal a tqdm
+bar of scenes done / total with rate and ETA, showing the frame a scene has reached; otherwise one
+plain line per event, and a line per scene in progress every ``frame_interval_s`` seconds."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ class Reporter:
     ``total``: scenes in the job; ``complete``: scenes already complete when the run started.
     ``failures`` maps each scene that failed every attempt to its last error; ``rendered`` counts the
     scenes this run completed. ``stream`` (stderr by default) gets a bar when it is a terminal.
+    ``frame_interval_s``: without a bar, the least seconds between two frame-progress lines of a
+    scene (0: a line per frame).
     """
 
     def __init__(self, log: JobLog, total: int, complete: int, stream: TextIO | None = None,
-                 on_done: Callable[[str], None] | None = None) -> None:
+                 on_done: Callable[[str], None] | None = None, *, frame_interval_s: float = 10.0) -> None:
         self.log = log
         self._on_done = on_done
         self.total = total
@@ -41,6 +44,8 @@ class Reporter:
         self._complete = complete
         self._stream = stream if stream is not None else sys.stderr
         self._start = time.monotonic()
+        self._frame_interval_s = frame_interval_s
+        self._frame_lines: dict[int, float] = {}  # scene index -> time of its last frame line
         self._bar = tqdm(total=total, initial=complete, unit="scene", desc="scenes", file=self._stream,
                          dynamic_ncols=True, smoothing=0.1) if self._stream.isatty() else None
 
@@ -64,6 +69,18 @@ class Reporter:
         took = f" in {format_duration(report['seconds'])}" if "seconds" in report else ""
         eta = f", ETA {format_duration(left / rate)}" if left else ""
         self.message(f"{report['scene']} done{took} [{done}/{self.total}, {rate * 3600:.0f} scenes/h{eta}]")
+
+    def frame(self, index: int, done: int, total: int) -> None:
+        """Scene ``index`` has rendered ``done`` of its ``total`` frames (not logged: a job log line
+        per frame would dwarf the rest)."""
+        text = f"{scene_name(index)} frame {done}/{total}"
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=True)
+            return
+        now = time.monotonic()
+        if now - self._frame_lines.get(index, -float("inf")) >= self._frame_interval_s or done == total:
+            self._frame_lines[index] = now
+            self.message(text)
 
     def error(self, index: int, attempt: int, error: str, retry: bool) -> None:
         self.log.write("scene_error", scene=scene_name(index), index=index, attempt=attempt, error=error,

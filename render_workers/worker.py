@@ -4,8 +4,9 @@
 A pool worker is a spawned process that imports bpy once (``RenderTask.warm_up``) and then renders
 one scene per request; ``sim.render`` resets Blender at the start of every scene. It talks to the
 driver over a ``multiprocessing`` pipe: it sends ``("ready", pid)`` once, then per request (a scene
-index) ``("done", index, report)`` or ``("error", index, message, storage)`` (``storage``: the
-output file system is full or read-only, ``StorageError``); ``None`` asks it to exit.
+index) ``("frame", index, done, total)`` after each rendered frame and ``("done", index, report)``
+or ``("error", index, message, storage)`` (``storage``: the output file system is full or
+read-only, ``StorageError``); ``None`` asks it to exit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from render_workers.job import JobSpec
 from render_workers.jobdir import BLENDER_LOG
@@ -28,6 +29,9 @@ from render_workers.seeds import scene_name
 from sim import tempdirs
 from sim.errors import StorageError
 from sim.processes import die_with_parent
+
+if TYPE_CHECKING:
+    from sim.pipeline import FrameProgress
 
 _MIB = 1024 * 1024
 
@@ -78,12 +82,14 @@ def directory_bytes(path: Path) -> int:
 
 
 class SceneTask(Protocol):
-    """What a worker runs: ``warm_up()`` once per process, then ``task(spec, index, threads)`` per
-    scene, returning the scene's report (a JSON-ready dict with at least ``scene`` and ``index``)."""
+    """What a worker runs: ``warm_up()`` once per process, then ``task(spec, index, threads,
+    progress)`` per scene, returning the scene's report (a JSON-ready dict with at least ``scene``
+    and ``index``); ``progress(done, total)``, if given, is called after each rendered frame."""
 
     def warm_up(self) -> None: ...
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]: ...
+    def __call__(self, spec: JobSpec, index: int, threads: int,
+                 progress: FrameProgress | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,8 @@ class RenderTask:
         """Imports Blender (bpy) once per process, before the first scene."""
         import sim.render.blender  # noqa: F401
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
+    def __call__(self, spec: JobSpec, index: int, threads: int,
+                 progress: FrameProgress | None = None) -> dict[str, Any]:
         from sim.io import is_complete
         from sim.pipeline import run_scene
 
@@ -108,7 +115,7 @@ class RenderTask:
         scene = spec.scene(index)
         recipe_s = time.perf_counter() - start
         settings = dataclasses.replace(spec.settings, threads=threads)
-        result = run_scene(scene, settings, out, name, log_path=out / BLENDER_LOG)
+        result = run_scene(scene, settings, out, name, log_path=out / BLENDER_LOG, progress=progress or False)
         peak, current = memory_mib()
         timings = {"recipe_s": recipe_s, **result.timings}
         return {"scene": name, "index": index, "worker": os.getpid(),
@@ -167,8 +174,12 @@ def worker_main(conn: Connection, task: SceneTask, spec_data: dict[str, Any], ou
             return
         if index is None:
             return
+
+        def frame_done(done: int, total: int, index: int = index) -> None:
+            conn.send(("frame", index, done, total))
+
         try:
-            conn.send(("done", index, task(spec, index, threads)))
+            conn.send(("done", index, task(spec, index, threads, frame_done)))
         except Exception as e:  # any failure of this scene is reported; the driver retries it
             with contextlib.suppress(OSError):  # blender.log may be on the full file system
                 traceback.print_exc()

@@ -43,7 +43,7 @@ class FakeTask:
     def warm_up(self) -> None:
         pass
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
+    def __call__(self, spec: JobSpec, index: int, threads: int, progress: Any = None) -> dict[str, Any]:
         marker = Path(spec.out) / f"attempted_{index}"
         first = not marker.exists()
         marker.touch()
@@ -60,6 +60,9 @@ class FakeTask:
         while len(list(Path(spec.out).glob("worker_*"))) < self.meet and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(self.seconds)
+        if progress is not None:
+            for frame in (1, 2):
+                progress(frame, 2)
         return {"scene": scene_name(index), "index": index, "worker": os.getpid(), "threads": threads,
                 "cores": sorted(os.sched_getaffinity(0)), "rss_mb": self.rss_mb}
 
@@ -103,6 +106,30 @@ def test_every_scene_once_across_persistent_workers(tmp_path):
         assert not first & second and len(first) == len(second) == available_cores() // 2
     assert not _events(records, "scene_error")
     _assert_no_live_workers(records)
+
+
+def test_frame_progress_reaches_the_driver_as_lines(tmp_path):
+    spec = JobSpec(out=tmp_path, recipe="movi-a", scenes=2)
+    stream = io.StringIO()
+    with JobLog(tmp_path) as log:
+        reporter = Reporter(log, 2, 0, stream=stream, frame_interval_s=0.0)
+        LocalPool(spec, RunOptions(workers=1), reporter, task=FakeTask()).run(range(2))
+    lines = [line for line in stream.getvalue().splitlines() if " frame " in line]
+    assert lines == [f"scenesim: scene_0000{k} frame {t}/2" for k in (0, 1) for t in (1, 2)]
+
+
+def test_frame_progress_shows_in_the_scene_bar_on_a_terminal(tmp_path):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    with JobLog(tmp_path) as log:
+        reporter = Reporter(log, 3, 0, stream=stream)
+        reporter.frame(1, 5, 24)
+        reporter.close()
+    assert "0/3" in stream.getvalue() and "scene_00001 frame 5/24" in stream.getvalue()
+    assert read_log(tmp_path) == []  # frame progress is not logged
 
 
 def test_killed_worker_costs_one_attempt_retried_in_a_fresh_process(tmp_path):

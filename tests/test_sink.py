@@ -98,14 +98,19 @@ def test_a_killed_helper_is_an_error_and_is_replaced(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_scene_writes_the_same_files_with_and_without_the_helper(tmp_path):
+def test_run_scene_writes_the_same_files_with_and_without_the_helper(tmp_path, capsys):
     from render_workers.job import JobSpec
     from sim.pipeline import run_scene
 
     scene = JobSpec(out=tmp_path, recipe="movi-a", resolution=(16, 12), frames=3).scene(0)
     settings = RenderSettings(samples=2)
-    paths = [run_scene(scene, settings, tmp_path / str(helper), "s", helper=helper).path
-             for helper in (False, True)]
+    calls: list[tuple[int, int]] = []
+    paths = [run_scene(scene, settings, tmp_path / "False", "s", helper=False,
+                       progress=lambda done, total: calls.append((done, total))).path,
+             run_scene(scene, settings, tmp_path / "True", "s", helper=True, progress=True).path]
+    assert calls == [(1, 3), (2, 3), (3, 3)]  # the frame-progress hook, once per rendered frame
+    bar = capsys.readouterr().err  # progress=True: a tqdm bar of frames on stderr
+    assert "s: 100%" in bar and "3/3" in bar
     a, b = (load_scene(p) for p in paths)
     for name in json.loads((paths[0] / "metadata.json").read_text())["passes"]:
         assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
