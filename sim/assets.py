@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.errors import AssetError, SceneValidationError
 from sim.library import AssetInfo, get_asset
-from sim.scene import Background, Scene
+from sim.scene import Background, Scene, SceneObject
 
 IMAGE_MAGIC = {".exr": (b"\x76\x2f\x31\x01",), ".hdr": (b"#?",), ".png": (b"\x89PNG",),
                ".jpg": (b"\xff\xd8",), ".jpeg": (b"\xff\xd8",), ".tif": (b"II*\x00", b"MM\x00*"),
@@ -35,6 +35,15 @@ def canonical_bounds(asset: str) -> tuple[np.ndarray, np.ndarray]:
 def volume(asset: str, scale: tuple[float, float, float]) -> float:
     """Volume in m³ of the asset scaled by ``scale`` (canonical volume × sx·sy·sz)."""
     return get_asset(asset).volume * math.prod(scale)
+
+
+def object_mass(obj: SceneObject) -> float:
+    """Mass in kg as simulated, and as ``metadata.json`` reports it: 0 for a static or scripted object
+    (PyBullet's immovable and kinematic bodies), else ``obj.mass`` or, when that is None,
+    ``obj.density`` (kg/m³) × the scaled shape's volume (m³)."""
+    if obj.static or obj.scripted:
+        return 0.0
+    return obj.mass if obj.mass is not None else obj.density * volume(obj.asset, obj.scale)
 
 
 def bbox_corners(asset: str, scale: tuple[float, float, float]) -> np.ndarray:

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from sim.annotate import boxes_3d, instance_ids
-from sim.assets import volume
+from sim.assets import object_mass
 from sim.categories import id_table, object_category
 from sim.errors import OutputError
 from sim.format import CONVENTIONS, FORMAT_VERSION
-from sim.scene import Scene, SceneObject
+from sim.scene import Scene
 from sim.settings import RenderSettings
 from sim.trajectory import Trajectory
 from sim.transforms import camera_to_world, intrinsics, invert_rigid, matrix_to_quat
@@ -51,11 +51,6 @@ def json_native(value: Any, path: str = "metadata") -> Any:
     if value is None or isinstance(value, str):
         return value
     raise OutputError(f"{path}: got a {type(value).__name__}, expected a JSON value")
-
-
-def resolved_mass(obj: SceneObject) -> float:
-    """Mass in kg: ``obj.mass``, or density (kg/m³) × volume (m³) when it is None."""
-    return obj.mass if obj.mass is not None else obj.density * volume(obj.asset, obj.scale)
 
 
 def camera_intrinsics(metadata: Mapping[str, Any]) -> np.ndarray:
@@ -95,7 +90,7 @@ def _object(scene: Scene, trajectory: Trajectory, i: int, obj2world: np.ndarray)
         "category": object_category(obj), "scale": obj.scale,
         "material": {"color": obj.material.color, "roughness": obj.material.roughness,
                      "metallic": obj.material.metallic},
-        "mass": resolved_mass(obj), "friction": obj.friction, "restitution": obj.restitution,
+        "mass": object_mass(obj), "friction": obj.friction, "restitution": obj.restitution,
         "static": obj.static, "scripted": obj.scripted,
         "position": trajectory.positions[:, i], "quaternion": trajectory.quaternions[:, i],
         "object_to_world": obj2world[:, i],

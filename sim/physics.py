@@ -26,7 +26,7 @@ from itertools import combinations
 
 import numpy as np
 
-from sim.assets import validate_assets, volume
+from sim.assets import object_mass, validate_assets
 from sim.console import quiet_output
 from sim.errors import PlacementError, SimulationError
 from sim.kinematic import ScriptedBodies
@@ -78,14 +78,6 @@ def from_pybullet_quat(q_xyzw: Sequence[float]) -> tuple[float, float, float, fl
     """PyBullet's (x, y, z, w) -> (w, x, y, z)."""
     x, y, z, w = q_xyzw
     return (w, x, y, z)
-
-
-def object_mass(obj: SceneObject) -> float:
-    """Mass in kg as simulated: 0 for static and scripted objects (PyBullet's immovable bodies),
-    else ``obj.mass`` or, when that is None, ``obj.density`` (kg/m³) × the scaled shape's volume (m³)."""
-    if obj.static or obj.scripted:
-        return 0.0
-    return obj.mass if obj.mass is not None else obj.density * volume(obj.asset, obj.scale)
 
 
 def simulate(scene: Scene, progress: Callable[[int], None] | None = None) -> Trajectory:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from scenes.common import floor
-from sim.assets import bbox_corners, canonical_bounds, validate_assets, volume
+from sim.assets import bbox_corners, canonical_bounds, object_mass, validate_assets, volume
 from sim.errors import AssetError, PlacementError, SceneValidationError
 from sim.library import get_asset
-from sim.physics import object_mass, place, settle, simulate
+from sim.physics import place, settle, simulate
 from sim.scene import PRIMITIVES, Background, Camera, Scene, SceneObject
 
 G = 9.81

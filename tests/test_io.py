@@ -163,6 +163,8 @@ def test_metadata_content():
     assert (ball["id"], ball["name"], ball["object_index"]) == (2, "ball", 3)
     np.testing.assert_allclose(cube["mass"], 200.0 * 8 * 0.5**3)  # density x volume of a 1 m cube
     assert ball["mass"] == 2.5
+    # the mass the simulation used: a static object is immovable, 0 kg (sim.assets.object_mass)
+    assert [b["mass"] for b in meta["background_objects"]] == [0.0, 0.0]
     np.testing.assert_allclose(ball["position"], traj.positions[:, 3])
     np.testing.assert_allclose(ball["angular_velocity"], traj.angular_velocities[:, 3])
     np.testing.assert_allclose(np.array(ball["object_to_world"])[:, :3, 3], traj.positions[:, 3])

@@ -12,8 +12,9 @@ import pytest
 from pybullet_utils.bullet_client import BulletClient
 
 from sim import physics
+from sim.assets import object_mass
 from sim.errors import PlacementError, SimulationError
-from sim.physics import from_pybullet_quat, object_mass, simulate, to_pybullet_quat
+from sim.physics import from_pybullet_quat, simulate, to_pybullet_quat
 from sim.scene import Scene, SceneObject
 
 G = 9.81
