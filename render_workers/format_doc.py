@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from render_workers import joblog
-from render_workers.job import JOB_FILE, JOB_FORMAT, JobSpec
+from render_workers.job import JOB_FILE, JOB_FORMAT
 from render_workers.jobdir import BLENDER_LOG, LOCK_FILE
 from sim import format as fmt
 
@@ -209,11 +209,6 @@ def _joblog_events() -> list[str]:
     start = doc.index("Every record has")
     return [line.strip() if not line.startswith("  ") else "  " + line.strip()
             for line in doc[start:].splitlines()]
-
-
-def job_keys(spec: JobSpec) -> set[str]:
-    """The keys of ``spec``'s ``job.json``."""
-    return set(spec.to_dict())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,18 +25,25 @@ import numpy as np
 
 from sim.passes import DEFAULT_PASSES, PASSES, PassSpec
 
-__all__ = ["CONVENTIONS", "DEFAULT_PASSES", "FORMAT_VERSION", "PARTIAL_SUFFIX", "PASSES", "POINT_TRACKS_FILE",
-           "POINT_TRACK_FIELDS", "PassSpec", "TrackField"]
+__all__ = ["CONVENTIONS", "DEFAULT_PASSES", "FORMAT_HISTORY", "FORMAT_VERSION", "PARTIAL_SUFFIX", "PASSES",
+           "POINT_TRACKS_FILE", "POINT_TRACK_FIELDS", "PassSpec", "TrackField"]
 FORMAT_VERSION = "1.3"
-"""1.1 added the optional ``point_tracks.npz``; 1.2 compresses float TIFFs with the floating-point
-predictor (TIFF predictor 3: libtiff reads it; tifffile needs imagecodecs); 1.3 writes only the
-passes a job chose (``metadata.json`` ``passes``), adds the ``z_depth`` and ``semantic`` passes, the
-category table (``metadata.json`` ``categories``, id -> name) and each instance's resolved
-``category``, the ``disparity`` pass of stereo pairs, multi-camera scene directories (one
-directory per camera, the camera's name in ``metadata.json`` ``camera.name``) and the opt-in
-``amodal`` pass (bit-packed ``amodal_NNNNN.npz``; per instance ``amodal_bbox_2d``,
-``amodal_visibility``, ``visible_fraction``), and writes ``metadata.json`` and ``events.json``
-without indentation. 1.0, 1.1 and 1.2 directories read the same."""
+"""The version written into ``metadata.json``; ``FORMAT_HISTORY`` says what each version changed."""
+FORMAT_HISTORY = {
+    "1.0": "first version",
+    "1.1": "the optional `point_tracks.npz`",
+    "1.2": "float TIFFs compressed with the floating-point predictor (TIFF predictor 3; libtiff reads "
+           "it, tifffile needs imagecodecs): half the size",
+    "1.3": "only the passes a job chose are written (`metadata.json` `passes`); the `z_depth` and "
+           "`semantic` passes, the category table (`metadata.json` `categories`, id -> name) and each "
+           "instance's resolved `category`; the `disparity` pass of stereo pairs; multi-camera scene "
+           "directories (one directory per camera, the camera's name in `metadata.json` `camera.name`); "
+           "the opt-in `amodal` pass (bit-packed `amodal_NNNNN.npz`; per instance `amodal_bbox_2d`, "
+           "`amodal_visibility`, `visible_fraction`); `metadata.json` and `events.json` without "
+           "indentation",
+}
+"""Every format version, oldest first (the last is ``FORMAT_VERSION``), and what it changed;
+``sim.io`` reads every one of them the same way."""
 PARTIAL_SUFFIX = ".partial"
 
 

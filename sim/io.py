@@ -28,7 +28,7 @@ import tifffile
 
 from sim.errors import OutputError, writing
 from sim.format import (
-    FORMAT_VERSION,
+    FORMAT_HISTORY,
     PARTIAL_SUFFIX,
     PASSES,
     POINT_TRACK_FIELDS,
@@ -37,7 +37,7 @@ from sim.format import (
 )
 from sim.scene import Scene
 
-SUPPORTED_FORMAT_VERSIONS = ("1.0", "1.1", "1.2", FORMAT_VERSION)
+SUPPORTED_FORMAT_VERSIONS = tuple(FORMAT_HISTORY)
 JSON_FILES = ("scene.json", "metadata.json", "events.json")
 
 
