@@ -45,7 +45,7 @@ class Reporter:
         self._stream = stream if stream is not None else sys.stderr
         self._start = time.monotonic()
         self._frame_interval_s = frame_interval_s
-        self._frame_lines: dict[int, float] = {}  # scene index -> time of its last frame line
+        self._frame_lines: dict[int, float] = {}  # scene index -> time of its last frame line or start
         self._bar = tqdm(total=total, initial=complete, unit="scene", desc="scenes", file=self._stream,
                          dynamic_ncols=True, smoothing=0.1) if self._stream.isatty() else None
 
@@ -57,6 +57,7 @@ class Reporter:
 
     def done(self, report: dict[str, Any], attempt: int | None) -> None:
         self.rendered += 1
+        self._frame_lines.pop(report.get("index"), None)
         self.log.write("scene_done", attempt=attempt, **report)
         if self._on_done is not None:
             self._on_done(report["scene"])
@@ -78,7 +79,8 @@ class Reporter:
             self._bar.set_postfix_str(text, refresh=True)
             return
         now = time.monotonic()
-        if now - self._frame_lines.get(index, -float("inf")) >= self._frame_interval_s or done == total:
+        last = self._frame_lines.setdefault(index, now)  # a scene's first line after the interval
+        if now - last >= self._frame_interval_s:
             self._frame_lines[index] = now
             self.message(text)
 
