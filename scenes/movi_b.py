@@ -14,7 +14,8 @@ from scenes.common import clevr_lights, floor, metal_or_rubber, random_hue_color
 from scenes.objects import random_rotation, throw
 from scenes.registry import Param, register
 from sim.errors import RecipeError
-from sim.scene import PRIMITIVES, Background, Scene, SceneObject
+from sim.library.sources import PRIMITIVES
+from sim.scene import Background, Scene, SceneObject
 
 SPAWN_REGION = ((-4.0, -4.0, 0.5), (4.0, 4.0, 3.0))
 """Where objects start (m), as in ``movi-a``; the simulator places them without overlap."""

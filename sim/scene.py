@@ -25,14 +25,6 @@ from sim.errors import SceneValidationError
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 
-PRIMITIVES = ("cube", "sphere", "cylinder", "cone", "capsule", "torus", "gear", "torus_knot")
-"""Procedural shapes (``primitive:<shape>``, the same list as ``sim.library.procedural.SHAPES``);
-each fits [-1, 1]^3 in its own frame before ``scale`` and touches ±1 on its longest axis (a cube of
-edge 2, a sphere of radius 1, a cylinder of radius 1 and height 2 along its local z, …)."""
-
-FILE_SUFFIXES = (".urdf", ".obj", ".glb", ".gltf", ".stl")
-"""File types of ``file:`` assets."""
-
 LIGHT_KINDS = ("sun", "point", "area")
 BACKGROUND_KINDS = ("color", "sky", "hdri")
 ENVIRONMENT_SUFFIXES = (".exr", ".hdr", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -89,14 +81,13 @@ def _check_color(name: str, value: Any) -> Vec3:
 
 
 def _check_asset(asset: Any) -> str:
-    """Checks the form of an asset id (no file is read); returns the part after the source."""
-    source, sep, name = asset.partition(":") if isinstance(asset, str) else ("", "", "")
-    ok = {"primitive": name in PRIMITIVES, "pybullet": bool(name.strip("/")),
-          "file": os.path.isabs(name) and name.lower().endswith(FILE_SUFFIXES)}.get(source, False)
-    if not (sep and ok):
-        _fail("asset", asset, f"primitive:<shape> ({', '.join(PRIMITIVES)}), pybullet:<name> or "
-              f"file:/absolute/path ({', '.join(FILE_SUFFIXES)})")
-    return name
+    """Checks the form of an asset id against the asset sources (``sim.library.sources``; no file
+    is read); returns the part after the source."""
+    from sim.library.sources import expected_forms, well_formed  # the library imports no scene code
+
+    if not well_formed(asset):
+        _fail("asset", asset, expected_forms())
+    return asset.partition(":")[2]
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -139,7 +130,7 @@ class Keyframe:
 class SceneObject:
     """One rigid object.
 
-    ``asset``: an asset id of ``sim.library``: ``primitive:<shape>`` (see ``PRIMITIVES``),
+    ``asset``: an asset id of ``sim.library``: ``primitive:<shape>`` (``sim.library.sources``),
     ``pybullet:<name>`` (e.g. ``pybullet:duck``, ``pybullet:random_urdfs/042``) or
     ``file:/absolute/path`` to a ``.urdf``, ``.obj``, ``.glb``, ``.gltf`` or ``.stl`` file. Only the id's
     form is checked here; ``sim.assets.validate_assets`` loads the files before simulating.

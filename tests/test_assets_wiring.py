@@ -16,8 +16,9 @@ from scenes.common import floor
 from sim.assets import bbox_corners, canonical_bounds, object_mass, validate_assets, volume
 from sim.errors import AssetError, PlacementError, SceneValidationError
 from sim.library import get_asset
+from sim.library.sources import PRIMITIVES
 from sim.physics import place, settle, simulate
-from sim.scene import PRIMITIVES, Background, Camera, Scene, SceneObject
+from sim.scene import Background, Camera, Scene, SceneObject
 
 G = 9.81
 CATALOGUE_SAMPLE = ["pybullet:" + n for n in (

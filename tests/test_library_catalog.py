@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.errors import AssetError
+from sim.errors import AssetError, SceneValidationError
 from sim.library import COLLISION_KINDS, AssetInfo, get_asset, is_held_out, list_assets
-from sim.library.catalog import pybullet_data_dir
 from sim.library.meshes import obj_text, read_mesh, read_obj, signed_volume
 from sim.library.procedural import _lathe
+from sim.library.sources import pybullet_data_dir
 
 NAMED = [i for i in list_assets() if "random_urdfs" not in i]
 RANDOM_SAMPLE = [f"pybullet:random_urdfs/{k:03d}" for k in range(0, 1000, 34)]  # 30 of them
@@ -247,3 +247,24 @@ def test_concurrent_processes_share_the_cache(tmp_path: Path, monkeypatch: pytes
     assert results[0] == results[2] and results[1] == results[3]
     assert all(r[0].startswith(str(tmp_path)) for r in results)
     assert not [p for p in tmp_path.rglob(".*")]
+
+
+def test_one_table_of_sources_serves_scene_validation_and_the_catalogue(monkeypatch):
+    from sim.library import sources
+    from sim.scene import SceneObject
+
+    duck = pybullet_data_dir() / "duck_vhacd.urdf"
+    monkeypatch.setitem(sources.SOURCES, "lab", sources.AssetSource(
+        "lab", "lab:<name>", well_formed=lambda name: name == "duck",
+        locate=lambda name: sources.Located("duck", "lab licence", duck) if name == "duck" else None,
+        names=lambda: ("duck",), category=lambda name: "lab_duck", categories=lambda: ("lab_duck",)))
+    assert SceneObject("d", asset="lab:duck").asset == "lab:duck"  # the scene accepts its ids' form
+    with pytest.raises(SceneValidationError, match="lab:<name>"):
+        SceneObject("d", asset="lab:goose")
+    assert list_assets(source="lab") == ["lab:duck"]
+    from sim.library.catalog import asset_category, catalogue_categories
+
+    assert asset_category("lab:duck") == "lab_duck" and "lab_duck" in catalogue_categories()
+    info = get_asset("lab:duck")
+    assert (info.source, info.category, info.licence, info.source_path) == ("lab", "duck", "lab licence",
+                                                                          str(duck))

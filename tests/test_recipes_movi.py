@@ -16,8 +16,9 @@ from scenes.common import linear_camera, sample_shell_point, shell_camera
 from sim.assets import validate_assets
 from sim.errors import AssetError, RecipeError
 from sim.library import is_held_out
+from sim.library.sources import PRIMITIVES
 from sim.physics import simulate
-from sim.scene import PRIMITIVES, Scene
+from sim.scene import Scene
 
 SEEDS = (0, 1, 2)
 COUNTS = {"movi-b": {"": (3, 10)}, "movi-c": {"": (3, 10)},
