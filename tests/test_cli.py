@@ -4,7 +4,6 @@ before anything is written; ``status`` and ``recipes`` print summaries."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -71,8 +70,8 @@ def test_ray_backend_without_ray_is_refused(tmp_path, capsys, monkeypatch):
     assert error == "--backend ray: ray is not installed; pip install 'scenesim[ray]'"
 
 
-def test_a_changed_job_is_refused(tmp_path, capsys):
-    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=2), restart=False)
+def test_a_changed_job_is_refused(tmp_path, capsys, new_job):
+    new_job(scenes=2)
     error = _error(capsys, ["render", "--recipe", "movi-a", "--scenes", "3", "--out", str(tmp_path)])
     assert error.startswith(f"{tmp_path} holds a different job (scenes: 2 -> 3); continue it with")
 
@@ -83,20 +82,16 @@ def test_resume_and_status_need_a_job_directory(tmp_path, capsys):
             f"{tmp_path}: no job.json, not a scenesim job directory (start one with scenesim render)")
 
 
-def test_status_and_recipes_print(tmp_path, capsys):
-    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=3), restart=False)
+def test_status_and_recipes_print(tmp_path, capsys, new_job):
+    new_job(scenes=3)
     assert main(["status", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith(f"{tmp_path}: 0/3 scenes done, 0 failed, 3 remaining")
     assert main(["recipes"]) == 0
     assert capsys.readouterr().out.startswith("movi-a: ")
 
 
-def test_nothing_to_do_exits_zero(tmp_path, capsys):
-    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=1), restart=False)
-    done = Path(tmp_path, "scene_00000")
-    done.mkdir()
-    for name in ("scene.json", "metadata.json", "events.json"):
-        (done / name).write_text("{}")
+def test_nothing_to_do_exits_zero(tmp_path, capsys, new_job, complete_scene):
+    complete_scene(new_job(scenes=1) / "scene_00000")
     assert main(["resume", str(tmp_path)]) == 0
     assert "1 of 1 scenes complete (0 rendered" in capsys.readouterr().err
 

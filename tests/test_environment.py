@@ -9,11 +9,7 @@ import pytest
 
 from scenes.environment import Sky, directions, environment_map, render_sky
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SCENESIM_CACHE_DIR", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("empty_cache")  # every test: a fresh cache
 
 
 def test_directions_follow_blenders_equirectangular_convention():
@@ -38,13 +34,13 @@ def test_sun_is_brightest_in_its_direction(azimuth: float, elevation: float):
     assert np.median(sky_rows) > np.median(ground_rows)  # blue sky above a brown ground
 
 
-def test_map_is_written_once_and_named_by_its_content(cache):
+def test_map_is_written_once_and_named_by_its_content(empty_cache):
     sky = Sky(sun_azimuth=1.0)
     path = environment_map(sky, width=64)
-    assert path.parent == cache / "environments" and path.suffix == ".exr"
+    assert path.parent == empty_cache / "environments" and path.suffix == ".exr"
     with OpenEXR.File(str(path)) as f:
         np.testing.assert_array_equal(f.channels()["RGB"].pixels, render_sky(sky, 64))
     stamp = path.stat().st_mtime_ns
     assert environment_map(Sky(sun_azimuth=1.0), width=64) == path and path.stat().st_mtime_ns == stamp
     assert environment_map(Sky(sun_azimuth=1.1), width=64) != path
-    assert not list(cache.rglob(".*"))  # no temporary file left behind
+    assert not list(empty_cache.rglob(".*"))  # no temporary file left behind

@@ -22,7 +22,7 @@ import pytest
 from render_workers.cli import main
 from render_workers.joblog import read_log
 from render_workers.seeds import scene_seed
-from sim.format import PASSES
+from sim.format import PASSES, POINT_TRACK_FIELDS
 from sim.io import load_scene
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 SCENES = 6
 NAMES = [f"scene_{k:05d}" for k in range(SCENES)]
 JOB = ["--recipe", "movi-a", "--seed", "5", "--scenes", str(SCENES), "--param", "max_objects=4",
-       "--resolution", "32", "--frames", "4", "--samples", "2"]
+       "--resolution", "32", "--frames", "4", "--samples", "2", "--point-tracks", "8"]
 
 
 def _render(out: Path, *extra: str) -> int:
@@ -47,15 +47,27 @@ def _done(records: list[dict[str, Any]]) -> set[int]:
     return {r["index"] for r in records if r["event"] == "scene_done"}
 
 
+def _without_run_details(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata minus what may differ between runs without changing an output: stage timings and
+    the Cycles thread count (which follows the worker count; Cycles renders the same pixels)."""
+    settings = {k: v for k, v in (metadata["render_settings"] or {}).items() if k != "threads"}
+    return {**{k: v for k, v in metadata.items() if k != "timings"}, "render_settings": settings}
+
+
 def _assert_same_scenes(expected: Path, actual: Path, names: list[str] = NAMES) -> None:
-    """Every pass of every frame bit-identical (NaN where NaN), and the same scene.json."""
+    """Every pass of every frame bit-identical (NaN where NaN), the same scene.json, events.json,
+    point tracks and metadata (but timings and thread counts)."""
     for name in names:
         a, b = load_scene(expected / name), load_scene(actual / name)
         assert a["scene"] == b["scene"]
-        assert a["metadata"]["passes"] == b["metadata"]["passes"]
+        assert a["events"] == b["events"], name
+        assert _without_run_details(a["metadata"]) == _without_run_details(b["metadata"]), name
         for key in a["metadata"]["passes"]:
             assert key in PASSES
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name} {key}")
+        assert set(a["point_tracks"]) == set(b["point_tracks"]) == set(POINT_TRACK_FIELDS)
+        for key, array in a["point_tracks"].items():
+            np.testing.assert_array_equal(array, b["point_tracks"][key], err_msg=f"{name} tracks {key}")
 
 
 def _assert_no_live_workers(out: Path) -> None:

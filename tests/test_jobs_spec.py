@@ -24,12 +24,6 @@ def _spec(out: Path, **changes) -> JobSpec:
     return JobSpec(out=out, **{**fields, **changes})
 
 
-def _fake_complete_scene(path: Path) -> None:
-    path.mkdir()
-    for name in ("scene.json", "metadata.json", "events.json"):
-        (path / name).write_text("{}")
-
-
 def test_job_json_round_trip(tmp_path):
     spec = _spec(tmp_path)
     data = json.loads(spec.to_json())
@@ -94,9 +88,9 @@ def test_a_changed_spec_is_refused_naming_each_difference(tmp_path):
     assert jobdir.load_job(tmp_path) == _spec(tmp_path)
 
 
-def test_restart_deletes_the_old_job_only(tmp_path):
+def test_restart_deletes_the_old_job_only(tmp_path, complete_scene):
     jobdir.prepare(_spec(tmp_path), restart=False)
-    _fake_complete_scene(tmp_path / "scene_00000")
+    complete_scene(tmp_path / "scene_00000")
     (tmp_path / "notes.txt").write_text("mine")
     changed = _spec(tmp_path, seed=4)
     jobdir.prepare(changed, restart=True)
@@ -104,17 +98,17 @@ def test_restart_deletes_the_old_job_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [JOB_FILE, "notes.txt"]
 
 
-def test_scene_directories_without_job_json_are_refused(tmp_path):
-    _fake_complete_scene(tmp_path / "scene_00000")
+def test_scene_directories_without_job_json_are_refused(tmp_path, complete_scene):
+    complete_scene(tmp_path / "scene_00000")
     with pytest.raises(OutputError, match="has scene directories .* but no job.json"):
         jobdir.prepare(_spec(tmp_path), restart=False)
 
 
-def test_leftovers_are_removed_and_only_missing_scenes_remain(tmp_path):
+def test_leftovers_are_removed_and_only_missing_scenes_remain(tmp_path, complete_scene):
     spec = _spec(tmp_path)
     jobdir.prepare(spec, restart=False)
-    _fake_complete_scene(tmp_path / "scene_00001")
-    _fake_complete_scene(tmp_path / "scene_00003")
+    complete_scene(tmp_path / "scene_00001")
+    complete_scene(tmp_path / "scene_00003")
     (tmp_path / "scene_00002.partial").mkdir()
     (tmp_path / "scene_00003.replaced.partial").mkdir()
     (tmp_path / "other.partial").mkdir()  # not ours: kept

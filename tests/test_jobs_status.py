@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 
 from render_workers import jobdir
-from render_workers.job import JobSpec
 from render_workers.joblog import LOG_FILE, JobLog, read_log
 from render_workers.status import format_status, job_status
 from sim.errors import OutputError
-
-
-def _complete(path: Path) -> None:
-    path.mkdir()
-    for name in ("scene.json", "metadata.json", "events.json"):
-        (path / name).write_text("{}")
 
 
 def _write_log(out: Path, records: list[dict]) -> None:
@@ -25,14 +18,13 @@ def _write_log(out: Path, records: list[dict]) -> None:
 
 
 @pytest.fixture
-def job(tmp_path: Path) -> Path:
-    jobdir.prepare(JobSpec(out=tmp_path, recipe="movi-a", scenes=10), restart=False)
-    return tmp_path
+def job(new_job) -> Path:
+    return new_job(scenes=10)
 
 
-def test_status_of_an_interrupted_job_with_a_failure(job):
+def test_status_of_an_interrupted_job_with_a_failure(job, complete_scene):
     for k in (0, 1, 2, 3):
-        _complete(job / f"scene_{k:05d}")
+        complete_scene(job / f"scene_{k:05d}")
     _write_log(job, [
         {"event": "run_start", "time": 100.0, "workers": 2, "todo": 10},
         {"event": "scene_done", "time": 120.0, "scene": "scene_00000", "seconds": 30.0},
@@ -59,9 +51,9 @@ def test_status_of_an_interrupted_job_with_a_failure(job):
     ]
 
 
-def test_a_job_whose_missing_scenes_all_failed_has_no_eta(job):
+def test_a_job_whose_missing_scenes_all_failed_has_no_eta(job, complete_scene):
     for k in range(9):
-        _complete(job / f"scene_{k:05d}")
+        complete_scene(job / f"scene_{k:05d}")
     _write_log(job, [
         {"event": "run_start", "time": 0.0, "workers": 1, "todo": 10},
         {"event": "scene_done", "time": 10.0, "scene": "scene_00000", "seconds": 10.0},
@@ -78,14 +70,14 @@ def test_a_job_whose_missing_scenes_all_failed_has_no_eta(job):
     ]
 
 
-def test_a_failed_scene_rendered_later_is_not_failed(job):
-    _complete(job / "scene_00004")
+def test_a_failed_scene_rendered_later_is_not_failed(job, complete_scene):
+    complete_scene(job / "scene_00004")
     _write_log(job, [{"event": "run_start", "time": 0.0, "workers": 1},
                      {"event": "scene_failed", "time": 1.0, "scene": "scene_00004", "error": "x"}])
     assert job_status(job).failed == {}
 
 
-def test_status_of_a_fresh_job_and_a_running_one(job):
+def test_status_of_a_fresh_job_and_a_running_one(job, complete_scene):
     status = job_status(job)
     assert (status.done, status.mean_scene_s, status.eta_s) == (0, None, None)
     with jobdir.locked(job):

@@ -239,14 +239,13 @@ def _load(asset_id: str) -> tuple[str, str | None, float]:
     return info.visual_path, info.collision_path, info.volume
 
 
-def test_concurrent_processes_share_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCENESIM_CACHE_DIR", str(tmp_path))
+def test_concurrent_processes_share_the_cache(empty_cache: Path) -> None:
     ids = ["primitive:gear", "pybullet:duck"] * 2
     with ProcessPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(_load, ids))
     assert results[0] == results[2] and results[1] == results[3]
-    assert all(r[0].startswith(str(tmp_path)) for r in results)
-    assert not [p for p in tmp_path.rglob(".*")]
+    assert all(r[0].startswith(str(empty_cache)) for r in results)
+    assert not [p for p in empty_cache.rglob(".*")]
 
 
 def test_one_table_of_sources_serves_scene_validation_and_the_catalogue(monkeypatch):

@@ -95,9 +95,8 @@ def test_convex_parts_hull_each_part_and_drop_flat_ones() -> None:
     np.testing.assert_allclose(signed_volume(parts), 9.0)
 
 
-def test_vhacd_decomposes_a_cup_once_then_reads_the_cache(tmp_path: Path,
+def test_vhacd_decomposes_a_cup_once_then_reads_the_cache(empty_cache: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCENESIM_CACHE_DIR", str(tmp_path))
     cup = _lathe(CUP_PROFILE, 16)
     volume = signed_volume(cup)
     assert is_closed(cup) and not is_convex(cup, volume)
@@ -110,7 +109,7 @@ def test_vhacd_decomposes_a_cup_once_then_reads_the_cache(tmp_path: Path,
     solid = np.array([[0, 0, -0.8], [0.85, 0, 0], [0, -0.85, 0.9], [-0.5, 0, -0.9]])  # bottom and wall
     assert not _inside_any(parts, air).any()
     assert _inside_any(parts, solid).all()
-    cached = list((tmp_path / "vhacd").iterdir())
+    cached = list((empty_cache / "vhacd").iterdir())
     assert len(cached) == 1  # no temporary files left behind
 
     def fail(*_: object) -> None:

@@ -160,9 +160,7 @@ def test_sky_sun_is_at_its_documented_direction(azimuth: float, elevation: float
 
 
 @pytest.mark.slow
-def test_environment_image_is_mapped_and_turned_as_documented(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SCENESIM_CACHE_DIR", str(tmp_path))
+def test_environment_image_is_mapped_and_turned_as_documented(empty_cache: Path):
     azimuth, elevation, rotation = 2.0, 0.3, -0.7
     path = environment_map(Sky(sun_azimuth=azimuth, sun_elevation=elevation, sun_radius=0.01,
                                sun_strength=1000.0), width=1024)
