@@ -62,12 +62,9 @@ def test_a_job_whose_missing_scenes_all_failed_has_no_eta(job, complete_scene):
     ])
     status = job_status(job)
     assert (status.remaining, status.eta_s) == (0, None)
-    assert format_status(status).splitlines() == [
-        f"{job}: 9/10 scenes done, 1 failed, 0 remaining; not running",
-        "mean 10.0s per scene, 180 scenes/h in the last run",
-        "failed scene_00009: RenderError: boom",
-        f"'scenesim resume {job}' retries the failed scenes",
-    ]
+    text = format_status(status)
+    assert "1 failed, 0 remaining" in text and "ETA" not in text
+    assert text.endswith(f"'scenesim resume {job}' retries the failed scenes")
 
 
 def test_a_failed_scene_rendered_later_is_not_failed(job, complete_scene):
@@ -77,7 +74,7 @@ def test_a_failed_scene_rendered_later_is_not_failed(job, complete_scene):
     assert job_status(job).failed == {}
 
 
-def test_status_of_a_fresh_job_and_a_running_one(job, complete_scene):
+def test_status_of_a_fresh_job_and_a_running_one(job):
     status = job_status(job)
     assert (status.done, status.mean_scene_s, status.eta_s) == (0, None, None)
     with jobdir.locked(job):
