@@ -63,6 +63,7 @@ class Reporter:
             self._on_done(report["scene"])
         done = self._complete + self.rendered
         if self._bar is not None:
+            self._bar.set_postfix_str("", refresh=False)  # the next scene's frames replace it
             self._bar.update(1)
             return
         rate = self.rendered / max(time.monotonic() - self._start, 1e-9)
