@@ -40,6 +40,8 @@ METADATA_KEYS: dict[str, str] = {
     "camera.world_to_camera": "F × 4×4 world-to-camera matrices (OpenCV camera axes)",
     "camera.position": "F × [x, y, z] camera centre, m",
     "camera.quaternion": "F × [w, x, y, z] camera-to-world rotation (OpenCV camera axes)",
+    "categories": "dict: the job's category table, semantic id (as a string, ≥ 1) -> category name; "
+                  "the same in every scene of a job (0 = background is not listed)",
     "instances": "list: one entry per instance, in segmentation-id order (`id` k = segmentation value k)",
     "background_objects": "list: objects flagged `background` (segmentation 0), same keys as an "
                           "instance without `id`, `bbox_2d`, `bbox_3d`, `visibility`",
@@ -50,7 +52,8 @@ METADATA_KEYS: dict[str, str] = {
     "instances[].name": "str: the object's name in the scene",
     "instances[].object_index": "int: index in `scene.json`'s objects",
     "instances[].asset": "str: asset id (`primitive:cube`, `pybullet:duck`, `file:/abs/path.obj`, …)",
-    "instances[].category": "str: the asset's category name (`cube`, `duck`, …)",
+    "instances[].category": "str: the object's category: `SceneObject.category`, else its asset's "
+                            "(`cube`, `duck`, `random_urdf`, `object` for a user file, …)",
     "instances[].scale": "[sx, sy, sz]: scale of the asset's canonical frame (largest side 2)",
     "instances[].material": "dict: `color` (linear RGB), `roughness`, `metallic`",
     "instances[].mass": "kg: the mass the simulation used (0 for a static object)",
@@ -62,9 +65,10 @@ METADATA_KEYS: dict[str, str] = {
     "instances[].object_to_world": "F × 4×4",
     "instances[].linear_velocity": "F × [x, y, z] m/s",
     "instances[].angular_velocity": "F × [x, y, z] rad/s, world axes",
-    "instances[].bbox_2d": "F × [xmin, ymin, xmax, ymax] pixel edges of the visible mask, or null",
+    "instances[].bbox_2d": "F × [xmin, ymin, xmax, ymax] pixel edges of the visible mask, or null; "
+                           "absent when the job wrote no ground-truth pass",
     "instances[].bbox_3d": "F × 8 × [x, y, z] world corners of the oriented box, m",
-    "instances[].visibility": "F × visible pixel count",
+    "instances[].visibility": "F × visible pixel count; absent when the job wrote no ground-truth pass",
 }
 """Every key of ``metadata.json`` (``a.b``: key b of dict a; ``a[].b``: key b of each entry of list a)."""
 
@@ -106,8 +110,9 @@ def _passes() -> list[str]:
     for name, spec in fmt.PASSES.items():
         dims = ("H", "W", spec.channels) if spec.channels else ("H", "W")
         rows.append((f"`{name}`", f"`{spec.filename(0).replace('00000', 'NNNNN')}`",
-                     np.dtype(spec.dtype).name, _shape(dims), spec.description))
-    return _table(("pass", "file (frame NNNNN)", "dtype", "shape", "content"), rows)
+                     np.dtype(spec.dtype).name, _shape(dims),
+                     "yes" if name in fmt.DEFAULT_PASSES else "`--passes`", spec.description))
+    return _table(("pass", "file (frame NNNNN)", "dtype", "shape", "default", "content"), rows)
 
 
 def generate() -> str:
@@ -143,9 +148,11 @@ def generate() -> str:
         "",
         "### Per-frame passes",
         "",
-        "PNG passes are written with imageio; bool masks are 8-bit PNG (0 or 255); float32 passes are",
-        "TIFF, zlib with the floating-point predictor (lossless: NaN and ±inf survive; `tifffile` with",
-        "imagecodecs, `imageio.v3.imread` and libtiff read them).",
+        "A job writes the passes it chose (`--passes`, `RenderSettings.passes`; default: those marked",
+        "*yes*); `metadata.json` `passes` lists them. PNG passes are written with imageio; bool masks",
+        "are 8-bit PNG (0 or 255); float32 passes are TIFF, zlib with the floating-point predictor",
+        "(lossless: NaN and ±inf survive; `tifffile` with imagecodecs, `imageio.v3.imread` and libtiff",
+        "read them).",
         "",
         *_passes(),
         "",

@@ -15,9 +15,9 @@ from sim.settings import RenderSettings
 from tests.synthetic_scenes import make_scene, still_trajectory, write_synthetic_scene
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
-UNSPECIFIED = ("conventions", "render_settings", "timings", "material")
+UNSPECIFIED = ("conventions", "render_settings", "timings", "material", "categories")
 """Dict values documented as a whole (their keys are the conventions table, RenderSettings' fields,
-the pipeline's stages and the material's fields)."""
+the pipeline's stages, the material's fields and the category ids)."""
 
 
 def _paths(value: dict[str, Any], prefix: str = "") -> set[str]:
