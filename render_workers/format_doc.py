@@ -92,6 +92,8 @@ JOB_KEYS: dict[str, str] = {
     "resolution": "[width, height] override, or null",
     "frames": "int override, or null",
     "settings": "`RenderSettings` fields (threads always 0: how to run is not part of the job)",
+    "layout": "`directories` (a scene directory per scene) or `shards` (WebDataset shards)",
+    "shard_size": "int: scenes per shard with `--layout shards`",
 }
 """Keys of ``job.json``."""
 
@@ -192,6 +194,9 @@ def generate() -> str:
             (f"`{joblog.LOG_FILE}`", "the job log, one JSON object per line: events below"),
             (f"`{BLENDER_LOG}`", "Blender's and the workers' console output"),
             (f"`{LOCK_FILE}`", "held (flock) by the run in progress; holds its pid"),
+            ("`shard-NNNNNN.tar`, `index.json`, `pending/`", "with `--layout shards` instead of the scene "
+             "directories: WebDataset shards of `shard_size` scenes, their index, scenes waiting for a "
+             "shard (`render_workers.shard_layout`)"),
         ]),
         "",
         f"### `{JOB_FILE}`",
