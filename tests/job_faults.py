@@ -127,7 +127,7 @@ class DiskFullTask(RenderTask):
 
     first: int = 2
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
+    def __call__(self, spec: JobSpec, index: int, threads: int, progress: Any = None) -> dict[str, Any]:
         import sim.io
         import sim.sink_process
 
@@ -146,7 +146,7 @@ class DiskFullTask(RenderTask):
         elif not full and hasattr(sim.io, "_real_encode"):
             sim.io._encode = sim.io._real_encode
             del sim.io._real_encode
-        return super().__call__(spec, index, threads)
+        return super().__call__(spec, index, threads, progress)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class HangInBlenderTask(RenderTask):
 
     index: int = 1
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
+    def __call__(self, spec: JobSpec, index: int, threads: int, progress: Any = None) -> dict[str, Any]:
         import bpy
 
         marker = Path(spec.out) / f".hung_{index}"
@@ -175,4 +175,4 @@ class HangInBlenderTask(RenderTask):
                     ctypes.PyDLL(None).pause()
 
             bpy.app.handlers.render_pre.append(hang)
-        return super().__call__(spec, index, threads)
+        return super().__call__(spec, index, threads, progress)

@@ -74,7 +74,7 @@ class FullFromTask:
     def warm_up(self) -> None:
         pass
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
+    def __call__(self, spec: JobSpec, index: int, threads: int, progress: Any = None) -> dict[str, Any]:
         if index >= self.first:
             with writing(spec.out):
                 raise OSError(errno.ENOSPC, "No space left on device", f"{spec.out}/{scene_name(index)}")

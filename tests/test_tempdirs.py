@@ -33,7 +33,7 @@ class TempWritingTask:
     def warm_up(self) -> None:
         Path(tempfile.mkdtemp(prefix="blender_")).joinpath("session.txt").write_text("x")
 
-    def __call__(self, spec: JobSpec, index: int, threads: int) -> dict[str, Any]:
+    def __call__(self, spec: JobSpec, index: int, threads: int, progress: Any = None) -> dict[str, Any]:
         Path(tempfile.gettempdir(), f"frame_{index}.exr").write_bytes(b"x" * 1000)
         marker = Path(spec.out) / f"attempted_{index}"
         if index == self.crash and not marker.exists():
