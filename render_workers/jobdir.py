@@ -44,13 +44,14 @@ def load_job(out: Path) -> JobSpec:
 def check_out(out: Path, *, allow_nonempty: bool = False) -> None:
     """Refuses (``OutputError``) an output path that cannot hold a job: an existing file, or a
     non-empty directory that is not a job directory (no ``job.json``) unless ``allow_nonempty``,
-    so a job's files never get mixed into a user's own. A new or empty directory is fine."""
+    so a job's files never get mixed into a user's own. A new or empty directory is fine; hidden
+    entries (``.DS_Store``, ``.nfs…``, a lock) do not count."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: is a file, not a directory; choose a directory path")
     if not out.is_dir() or (out / JOB_FILE).exists() or allow_nonempty:
         return
-    others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    others = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     if others:
         raise OutputError(f"--out {out}: not empty and not a scenesim job directory (holds {others[0]}"
                           f"{', …' if len(others) > 1 else ''}); choose a new or empty directory, or pass "

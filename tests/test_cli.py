@@ -131,6 +131,7 @@ def test_a_non_empty_directory_that_is_no_job_is_refused_unless_asked(tmp_path, 
     jobdir.check_out(tmp_path, allow_nonempty=True)  # asked: accepted
     jobdir.check_out(tmp_path / "new")               # a new directory and an empty one are fine
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_text("")  # hidden entries do not count
     jobdir.check_out(tmp_path / "empty")
 
 

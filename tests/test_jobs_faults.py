@@ -103,14 +103,15 @@ def test_a_file_system_turning_read_only(reference, tmp_path, capsys):
 def test_a_scene_hung_inside_blender_is_killed_at_the_timeout_and_retried(reference, tmp_path, monkeypatch,
                                                                           private_tmp):  # noqa: F811
     monkeypatch.setattr("render_workers.local.RenderTask", HangInBlenderTask)
+    out = tmp_path / "job"  # tmp_path holds the private TMPDIR: not an output directory
     start = time.monotonic()
-    assert render(tmp_path, "--workers", "1", "--timeout", "20") == 0
+    assert render(out, "--workers", "1", "--timeout", "20") == 0
     assert time.monotonic() - start < 200
-    (error,) = events(tmp_path, "scene_error")
+    (error,) = events(out, "scene_error")
     assert (error["index"], error["error"], error["retry"]) == (1, "timed out after 20 s", True)
-    starts = [r for r in events(tmp_path, "scene_start") if r["index"] == 1]
+    starts = [r for r in events(out, "scene_start") if r["index"] == 1]
     assert [r["attempt"] for r in starts] == [1, 2] and starts[0]["worker"] != starts[1]["worker"]
     with pytest.raises(ProcessLookupError):
         os.kill(starts[0]["worker"], 0)
-    assert_identical_jobs(reference, tmp_path)
+    assert_identical_jobs(reference, out)
     assert not list(private_tmp.iterdir())  # the killed worker's TMPDIR (Blender's folder in it) too
