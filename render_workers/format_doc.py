@@ -33,8 +33,13 @@ METADATA_KEYS: dict[str, str] = {
     "scene.step_rate": "physics steps per second (a multiple of `frame_rate`)",
     "scene.seed": "int: the scene's seed",
     "scene.gravity": "[x, y, z] m/s²",
-    "camera": "dict: the camera",
-    "camera.K": "3×3 intrinsics in pixels (OpenCV)",
+    "scene.shutter": "motion-blur shutter as a fraction of the frame interval (0: no blur)",
+    "camera": "dict: the camera (of a multi-camera scene: this directory's camera)",
+    "camera.name": "str: the camera's name",
+    "camera.K": "3×3 intrinsics in pixels (OpenCV), when the same in every frame",
+    "camera.K_per_frame": "F × 3×3 intrinsics instead of `K`, when they change (a zooming camera)",
+    "camera.principal_point": "[cx, cy] as fractions of (width, height)",
+    "camera.fy_over_fx": "fy / fx",
     "camera.focal_length_mm": "focal length, mm",
     "camera.sensor_width_mm": "sensor width, mm",
     "camera.world_to_camera": "F × 4×4 world-to-camera matrices (OpenCV camera axes)",
@@ -60,6 +65,7 @@ METADATA_KEYS: dict[str, str] = {
     "instances[].friction": "friction coefficient",
     "instances[].restitution": "restitution coefficient",
     "instances[].static": "bool: fixed in place",
+    "instances[].scripted": "bool: moved by its keyframes, not simulated (a kinematic body)",
     "instances[].position": "F × [x, y, z] m",
     "instances[].quaternion": "F × [w, x, y, z] object-to-world",
     "instances[].object_to_world": "F × 4×4",
@@ -71,6 +77,8 @@ METADATA_KEYS: dict[str, str] = {
     "instances[].visibility": "F × visible pixel count; absent when the job wrote no ground-truth pass",
 }
 """Every key of ``metadata.json`` (``a.b``: key b of dict a; ``a[].b``: key b of each entry of list a)."""
+OPTIONAL_METADATA_KEYS = frozenset({"camera.K", "camera.K_per_frame"})
+"""Keys of ``METADATA_KEYS`` that only some scenes have (one of the two)."""
 
 EVENT_KEYS: dict[str, str] = {
     "frame": "int: the frame whose preceding physics steps held the contact",

@@ -20,11 +20,14 @@ def _imports(path: Path, module_level_only: bool = False) -> list[tuple[str, int
     """(imported module, line) of every import in ``path`` (``from a import b`` gives ``a`` and
     ``a.b``); with ``module_level_only``, only imports run when the module is imported."""
     tree = ast.parse(path.read_text(), str(path))
-    nodes = list(ast.walk(tree))
+    typing_only = {id(n) for block in ast.walk(tree)  # ``if TYPE_CHECKING:`` bodies never run
+                   if isinstance(block, ast.If) and _type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}
+    nodes = [n for n in ast.walk(tree) if id(n) not in typing_only]
     if module_level_only:  # imports inside module-level if/try blocks count, inside functions not
         nodes = [n for top in tree.body
                  for n in ([top] if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                           else ast.walk(top))]
+                           else ast.walk(top)) if id(n) not in typing_only]
     found = []
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -33,6 +36,12 @@ def _imports(path: Path, module_level_only: bool = False) -> list[tuple[str, int
             found.append((node.module, node.lineno))
             found += [(f"{node.module}.{alias.name}", node.lineno) for alias in node.names]
     return found
+
+
+def _type_checking(test: ast.expr) -> bool:
+    """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:``."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _files(*parts: str) -> list[Path]:
@@ -98,7 +107,8 @@ def test_importing_the_driver_and_sink_side_loads_no_blender_pybullet_or_benchma
 
 def test_the_rules_see_imports_at_any_depth(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import os\n\ndef f():\n    from bench.harness import run\n    import bpy\n")
+    sample.write_text("import os\nif TYPE_CHECKING:\n    import pybullet\n\n"
+                      "def f():\n    from bench.harness import run\n    import bpy\n")
     names = [name for name, _ in _imports(sample)]
-    assert {"os", "bench.harness", "bench.harness.run", "bpy"} <= set(names)
+    assert {"os", "bench.harness", "bench.harness.run", "bpy"} <= set(names) and "pybullet" not in names
     assert [name for name, _ in _imports(sample, module_level_only=True)] == ["os"]
