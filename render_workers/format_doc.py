@@ -75,10 +75,16 @@ METADATA_KEYS: dict[str, str] = {
                            "absent when the job wrote no ground-truth pass",
     "instances[].bbox_3d": "F × 8 × [x, y, z] world corners of the oriented box, m",
     "instances[].visibility": "F × visible pixel count; absent when the job wrote no ground-truth pass",
+    "instances[].amodal_bbox_2d": "F × [xmin, ymin, xmax, ymax] pixel edges of the amodal mask (the "
+                                  "full silhouette as if unoccluded), or null; only with the `amodal` pass",
+    "instances[].amodal_visibility": "F × amodal pixel count; only with the `amodal` pass",
+    "instances[].visible_fraction": "F × visible / amodal pixels (null where the amodal mask is empty); "
+                                    "only with the `amodal` pass",
 }
 """Every key of ``metadata.json`` (``a.b``: key b of dict a; ``a[].b``: key b of each entry of list a)."""
-OPTIONAL_METADATA_KEYS = frozenset({"camera.K", "camera.K_per_frame"})
-"""Keys of ``METADATA_KEYS`` that only some scenes have (one of the two)."""
+OPTIONAL_METADATA_KEYS = frozenset({"camera.K", "camera.K_per_frame", "instances[].amodal_bbox_2d",
+                                    "instances[].amodal_visibility", "instances[].visible_fraction"})
+"""Keys of ``METADATA_KEYS`` that only some scenes have (``K`` or ``K_per_frame``; the amodal ones)."""
 
 EVENT_KEYS: dict[str, str] = {
     "frame": "int: the frame whose preceding physics steps held the contact",
