@@ -55,16 +55,23 @@ class FakeTask:
             os.kill(os.getpid(), signal.SIGKILL)
         if first and index == self.hang:
             time.sleep(600)
-        (Path(spec.out) / f"worker_{os.getpid()}").touch()
-        deadline = time.monotonic() + 60
-        while len(list(Path(spec.out).glob("worker_*"))) < self.meet and time.monotonic() < deadline:
-            time.sleep(0.01)
+        meet_workers(Path(spec.out), self.meet)
         time.sleep(self.seconds)
         if progress is not None:
             for frame in (1, 2):
                 progress(frame, 2)
         return {"scene": scene_name(index), "index": index, "worker": os.getpid(), "threads": threads,
                 "cores": sorted(os.sched_getaffinity(0)), "rss_mb": self.rss_mb}
+
+
+def meet_workers(out: Path, workers: int) -> None:
+    """Marks this worker process as started (a file in ``out``) and waits until ``workers`` of them
+    have (at most a minute): a stand-in task calls it so that on a busy machine one worker cannot
+    take every scene before the others have started."""
+    (out / f"worker_{os.getpid()}").touch()
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("worker_*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _run(tmp_path: Path, task: FakeTask, scenes: int = 6, **options: Any) -> list[dict[str, Any]]:

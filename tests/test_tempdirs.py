@@ -21,19 +21,22 @@ from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from sim import tempdirs
 from tests.job_faults import private_tmp  # noqa: F401  (a fixture)
+from tests.test_pool import meet_workers
 
 
 @dataclass(frozen=True)
 class TempWritingTask:
     """Leaves files and a ``blender_*`` folder in its temporary directory, as Blender does; scene
-    ``crash`` SIGKILLs its worker on the first attempt."""
+    ``crash`` SIGKILLs its worker on the first attempt; ``meet``: as ``FakeTask.meet``."""
 
     crash: int = -1
+    meet: int = 0
 
     def warm_up(self) -> None:
         Path(tempfile.mkdtemp(prefix="blender_")).joinpath("session.txt").write_text("x")
 
     def __call__(self, spec: JobSpec, index: int, threads: int, progress: Any = None) -> dict[str, Any]:
+        meet_workers(Path(spec.out), self.meet)
         Path(tempfile.gettempdir(), f"frame_{index}.exr").write_bytes(b"x" * 1000)
         marker = Path(spec.out) / f"attempted_{index}"
         if index == self.crash and not marker.exists():
@@ -49,7 +52,7 @@ def test_each_worker_has_its_own_tmpdir_deleted_when_it_ends(tmp_path, private_t
     spec = JobSpec(out=out, recipe="movi-a", scenes=6)
     with JobLog(out) as log:
         reporter = Reporter(log, 6, 0, stream=io.StringIO())
-        LocalPool(spec, RunOptions(workers=2), reporter, task=TempWritingTask(crash=3)).run(range(6))
+        LocalPool(spec, RunOptions(workers=2), reporter, task=TempWritingTask(crash=3, meet=2)).run(range(6))
     done = [r for r in read_log(out) if r["event"] == "scene_done"]
     assert sorted(r["index"] for r in done) == list(range(6))
     assert all(r["tmpdir"] == r["env"] and Path(r["tmpdir"]).parent == private_tmp for r in done)
