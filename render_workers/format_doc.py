@@ -125,6 +125,8 @@ def _passes() -> list[str]:
     rows = []
     for name, spec in fmt.PASSES.items():
         dims = ("H", "W", spec.channels) if spec.channels else ("H", "W")
+        if spec.per_instance:
+            dims = ("N", *dims)
         rows.append((f"`{name}`", f"`{spec.filename(0).replace('00000', 'NNNNN')}`",
                      np.dtype(spec.dtype).name, _shape(dims),
                      "yes" if name in fmt.DEFAULT_PASSES else "`--passes`", spec.description))
@@ -161,6 +163,18 @@ def generate() -> str:
             (f"`{fmt.POINT_TRACKS_FILE}`", "only with `--point-tracks N`: arrays below "
                                           "(`numpy.load` reads it)"),
         ]),
+        "",
+        "### A scene of several cameras",
+        "",
+        "A scene with several cameras (`Scene.cameras`; a stereo rig is two, `left` and `right`) is",
+        "simulated once and rendered by every camera. Its directory holds the scene's own",
+        "`scene.json` (every camera), `events.json` and a `metadata.json` with `format_version`,",
+        "`conventions`, `cameras` (the cameras' names in scene order), `scene`, `render_settings` and",
+        "`timings` (summed over the cameras), plus one complete scene directory per camera, named after",
+        "it and laid out as above (`scene_00000/left/rgba_00000.png`, …; its `scene.json` is the scene",
+        "seen by that camera, its `metadata.json` that view's camera, boxes, visibility and flow). The",
+        "whole is written as one `.partial` directory and renamed only when every view is complete.",
+        "`sim.io.load_scene(path, camera=NAME)` reads one view.",
         "",
         "### Per-frame passes",
         "",
