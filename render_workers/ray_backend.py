@@ -97,6 +97,16 @@ def _error_text(error: Exception, out: Path) -> str:
     return one_line(error)
 
 
+def _is_local_ray_worker(pid: int) -> bool:
+    """Whether ``pid`` is a live Ray worker process on this machine (its title starts ``ray::``; a
+    killed one that is not reaped yet has none). False where /proc is missing (not Linux): a worker
+    on another node cannot be watched from here."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::")
+    except OSError:
+        return False
+
+
 @dataclass
 class _Attempt:
     """One attempt of a scene in flight (keyed by its task's generator): since when it renders, and
@@ -106,6 +116,8 @@ class _Attempt:
     attempt: int
     started: float | None = None
     """time.monotonic() when the task reported that the scene started."""
+    pid: int | None = None
+    """The task's worker process (on its node), once it reported the start."""
     timed_out: bool = False
 
 
@@ -176,6 +188,7 @@ class _Driver:
         if attempt.started is None:
             attempt.started = time.monotonic()
             pid, node = item
+            attempt.pid = pid
             self.reporter.started(attempt.index, attempt.attempt, pid, node=node)
         else:
             del self.flights[gen]
@@ -229,6 +242,11 @@ class _Driver:
                     ray.get(next(gen))
                 except (StopIteration, ray.exceptions.RayError):
                     break
+        # Ray may report a task cancelled a moment before its worker is dead; a worker still alive
+        # could write into its scene after the clean-up below
+        for pid in (a.pid for a in self.flights.values() if a.pid is not None):
+            while _is_local_ray_worker(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         remove_leftovers(self.spec.out, [scene_name(a.index) for a in self.flights.values()])
         self.flights.clear()
 
