@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -35,11 +36,14 @@ from render_workers.jobdir import BLENDER_LOG, remove_leftovers
 from render_workers.progress import Reporter
 from render_workers.seeds import scene_name
 from render_workers.worker import RenderTask, SceneTask, one_line
+from sim import tempdirs
 from sim.errors import OptionError, StorageError
 
 if TYPE_CHECKING:
     from render_workers.options import RunOptions
 
+WORKER_TMP_KIND = "rayworker"
+"""``sim.tempdirs`` kind of a Ray worker process's own temporary directory."""
 STOP_GRACE_S = 30.0
 """Seconds the driver waits for cancelled tasks' workers to end before it cleans their scenes."""
 PROBE_TIMEOUT_S = 10.0
@@ -70,16 +74,41 @@ def render_task(task: SceneTask, spec_data: dict[str, Any], out: str, index: int
                 threads: int) -> Iterator[Any]:
     """The body of one Ray task: scene ``index`` of the job ``spec_data`` (``JobSpec.to_dict``).
     Yields ``(pid, node id)`` once Blender is loaded, then the scene's report (with ``node``). The
-    first task of a Ray worker process pins it to ``threads`` free cores of its node before Blender
-    starts (``core_lease``; unpinned if none are free)."""
+    first task of a Ray worker process gives it a temporary directory of its own (``_own_tmpdir``) and
+    pins it to ``threads`` free cores of its node before Blender starts (``core_lease``; unpinned if
+    none are free)."""
     import ray
 
     spec = JobSpec.from_dict(spec_data, Path(out))
     node = ray.get_runtime_context().get_node_id()
+    _own_tmpdir()
     pin_to_free_cores(threads)
     task.warm_up()
     yield os.getpid(), node
     yield {**task(spec, index, threads), "node": node}
+
+
+def _own_tmpdir() -> None:
+    """Gives this Ray worker process, on its first task, a temporary directory of its own
+    (``TMPDIR``, where Blender puts its ``blender_*`` session folder), named after the process by
+    ``sim.tempdirs``, after deleting those of dead processes on this node: a worker that Ray kills
+    leaves its directory only until the next task on the node (or the next run) starts."""
+    if Path(tempfile.gettempdir()).name.startswith(tempdirs.prefix(WORKER_TMP_KIND)):
+        return
+    tempdirs.remove_stale()
+    tempdirs.use_as_tmpdir(tempdirs.make(WORKER_TMP_KIND))
+
+
+def _remove_worker_tmpdirs(wait_s: float = 10.0) -> None:
+    """After stopping the local Ray instance it started, the driver deletes its workers' temporary
+    directories as their processes end (waiting at most ``wait_s`` seconds for them to end)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        tempdirs.remove_stale()
+        left = Path(tempfile.gettempdir()).glob(f"scenesim-*-{WORKER_TMP_KIND}-*")
+        if next(left, None) is None or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def _error_text(error: Exception, out: Path) -> str:
@@ -290,3 +319,5 @@ class RayBackend(Backend):
         finally:
             if started_here:
                 ray.shutdown()
+                if options.address is None:  # its workers are gone: so are their temporary directories
+                    _remove_worker_tmpdirs()

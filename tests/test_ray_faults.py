@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -100,3 +103,20 @@ def test_interrupt_cancels_tasks_in_flight_and_cleans_their_scenes(tmp_path):
     assert not _events(records, "scene_done") and len(_events(records, "scene_start")) == 2
     assert not (tmp_path / "scene_00001.partial").exists()
     _assert_no_live_workers(records)
+
+
+@pytest.mark.slow
+def test_a_ray_job_leaves_no_temporary_directory(tmp_path):
+    """Each Ray worker process has a temporary directory of its own (Blender's session folder inside);
+    the driver deletes them once it has stopped the local Ray instance it started."""
+    systmp = tmp_path / "systmp"
+    systmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(systmp), "RAY_TMPDIR": tempfile.gettempdir()}
+    done = subprocess.run([sys.executable, "-m", "render_workers.cli", "render", "--recipe", "movi-a",
+                           "--scenes", "2", "--resolution", "16", "--frames", "2", "--samples", "1",
+                           "--backend", "ray", "--workers", "2", "--out", str(tmp_path / "job")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    left = [p.name for p in systmp.iterdir()
+            if p.name.startswith(("blender_", "scenesim-")) and p.name != "scenesim-cores"]
+    assert left == []
