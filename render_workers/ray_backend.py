@@ -99,9 +99,9 @@ def _own_tmpdir() -> None:
     tempdirs.use_as_tmpdir(tempdirs.make(WORKER_TMP_KIND))
 
 
-def _remove_worker_tmpdirs(wait_s: float = 10.0) -> None:
-    """After stopping the local Ray instance it started, the driver deletes its workers' temporary
-    directories as their processes end (waiting at most ``wait_s`` seconds for them to end)."""
+def remove_worker_tmpdirs(wait_s: float = 10.0) -> None:
+    """After stopping a local Ray instance (the driver, the one it started), deletes its workers'
+    temporary directories as their processes end (waiting at most ``wait_s`` seconds for them)."""
     deadline = time.monotonic() + wait_s
     while True:
         tempdirs.remove_stale()
@@ -320,4 +320,4 @@ class RayBackend(Backend):
             if started_here:
                 ray.shutdown()
                 if options.address is None:  # its workers are gone: so are their temporary directories
-                    _remove_worker_tmpdirs()
+                    remove_worker_tmpdirs()

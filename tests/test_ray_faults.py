@@ -22,6 +22,7 @@ from render_workers.job import JobSpec
 from render_workers.joblog import JobLog, read_log
 from render_workers.options import RunOptions
 from render_workers.progress import Reporter
+from render_workers.ray_backend import remove_worker_tmpdirs
 
 ray = pytest.importorskip("ray")
 
@@ -34,6 +35,7 @@ def ray_instance():
              runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}})
     yield
     ray.shutdown()
+    remove_worker_tmpdirs()  # as a driver does after stopping the Ray instance it started
 
 
 def _run(tmp_path: Path, task: FakeTask, scenes: int = 4, **options: Any) -> list[dict[str, Any]]:
