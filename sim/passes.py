@@ -14,6 +14,7 @@ Adding a pass = one ``PassSpec`` in ``PASSES`` plus its function. Passes are cho
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,12 @@ class SceneContext:
         """float64 (H, W): the optical-axis component of the unit ray through each pixel centre in
         frame t."""
         return pixel_rays(self.K[t], self.scene.resolution)[..., 2]
+
+    @functools.cached_property
+    def stereo_baseline(self) -> float:
+        """The stereo baseline (m) of the scene's rectified pair (``sim.stereo.rectified_baseline``),
+        checked once per scene rather than once per frame."""
+        return stereo.rectified_baseline(self.scene)
 
 
 @dataclass
@@ -120,7 +127,7 @@ def _semantic(ctx: FrameContext) -> np.ndarray:
 
 def _disparity(ctx: FrameContext) -> np.ndarray:
     geo = ctx.scene
-    return stereo.disparity(ctx.value("z_depth"), geo.K[ctx.t][0, 0], stereo.rectified_baseline(geo.scene))
+    return stereo.disparity(ctx.value("z_depth"), geo.K[ctx.t][0, 0], geo.stereo_baseline)
 
 
 def _flow(ctx: FrameContext, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
